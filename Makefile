@@ -1,0 +1,55 @@
+# kopnet developer entry points.  Infrastructure logic lives in deploy/localinfra.py:
+# `localinfra.py exec -- CMD` brings up RabbitMQ + FerretDB (reusing any already
+# answering, skipping either when AMQP_URI / MONGODB_URI is set), runs CMD with those
+# URIs exported, then stops only what it started and exits with CMD's status.
+
+PYTHON ?= python3.11
+VENV   := .venv
+INFRA  := python3 deploy/localinfra.py
+AMQP_DEFAULT  := amqp://guest:guest@127.0.0.1:5672/
+MONGO_DEFAULT := mongodb://127.0.0.1:27017/
+
+.PHONY: venv up down status test check lint bench run
+
+venv: $(VENV)/.stamp
+
+$(VENV)/.stamp: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "[venv] $(PYTHON) not found; install Python 3.11 or pass PYTHON=..."; exit 1; }
+	@test -x $(VENV)/bin/python || { echo "[venv] creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "[venv] installing kopnet[dev] (editable) into $(VENV)"
+	$(VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]'
+	@touch $@
+	@echo "[venv] ready"
+
+up:
+	$(INFRA) up
+
+down:
+	$(INFRA) down
+
+status:
+	$(INFRA) status
+
+# ruff and mypy both run; fails if either does.
+lint: venv
+	@rc=0; \
+	echo "[lint] ruff check shared services"; $(VENV)/bin/ruff check shared services || rc=$$?; \
+	echo "[lint] mypy (shared services)"; $(VENV)/bin/mypy || rc=$$?; \
+	exit $$rc
+
+# lint + tests against whatever AMQP_URI / MONGODB_URI point at; runs both, fails if either does.
+check: venv
+	@rc=0; \
+	$(MAKE) --no-print-directory lint || rc=$$?; \
+	AMQP_URI=$${AMQP_URI:-$(AMQP_DEFAULT)} MONGODB_URI=$${MONGODB_URI:-$(MONGO_DEFAULT)} \
+		$(VENV)/bin/pytest -q tests || rc=$$?; \
+	exit $$rc
+
+test: venv
+	$(INFRA) exec -- $(MAKE) --no-print-directory check
+
+bench: venv
+	$(INFRA) exec -- $(VENV)/bin/python -m bench
+
+run: venv
+	$(INFRA) exec -- $(VENV)/bin/kopnet run-all

@@ -1,0 +1,51 @@
+"""`make bench`: kernel throughput as ratios against raw baselines measured in the same run.
+
+Each figure runs its raw baseline on the same servers right before it, with the same
+document or message sizes, so the ratio does not depend on how fast this machine is.
+Writes bench/results.json and prints a table.
+"""
+from __future__ import annotations
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from bench import kernel_bench  # noqa: E402
+from shared.config import DEFAULTS  # noqa: E402
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def main() -> int:
+    amqp_uri = os.environ.get("AMQP_URI", DEFAULTS["AMQP_URI"])
+    mongodb_uri = os.environ.get("MONGODB_URI", DEFAULTS["MONGODB_URI"])
+    run_id = uuid.uuid4().hex[:8]
+    started = time.monotonic()
+    figures: dict[str, dict] = {}
+    for name, measure in kernel_bench.FIGURES:
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        figures.update(measure(amqp_uri, mongodb_uri, run_id))
+    result = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "store": "MONGODB_URI" if "MONGODB_URI" in os.environ else "local FerretDB v1 (SQLite)",
+        "seconds": round(time.monotonic() - started, 1),
+        "figures": figures,
+    }
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'figure':<28}{'value':>14}{'aim':>12}  detail")
+    for name, figure in figures.items():
+        aim = figure.get("aim", "")
+        print(f"{name:<28}{figure['value']:>14,.3f}{aim:>12}  {figure.get('detail', '')}")
+    print(f"written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

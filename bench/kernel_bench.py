@@ -1,0 +1,133 @@
+"""Kernel benchmarks: append, relay and rebuild, each against its raw baseline."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import amqp
+import kombu
+
+from shared.broker import EVENTS_EXCHANGE, declare_events_exchange
+from shared.eventstore import EventStore, NewEvent, connect
+from shared.projection import rebuild
+from shared.relay import OutboxRelay
+from tests.support.bankservice.projections import Balances
+from tests.support.bankservice.schemas import registry
+
+APPENDS = 3000
+RELAYED = 10000
+PAD = "x" * 200
+
+
+def _event(n: int) -> NewEvent:
+    return NewEvent("bank.AccountOpened", {"cooperative_id": f"coop-{n % 50}", "owner": f"{n}{PAD}"})
+
+
+def append_ratio(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
+    database = connect(mongodb_uri, f"bench_append_{run_id}")
+    try:
+        store = EventStore(database, registry)
+        store.append("Account", "warmup", 0, [_event(0)])
+        sample = database["commits"].find_one()
+        raw = database["raw"]
+        raw.insert_one({"_id": "warmup"})
+        started = time.perf_counter()
+        for n in range(APPENDS):
+            raw.insert_one({**sample, "_id": f"raw-{n}"})
+        raw_rate = APPENDS / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for n in range(APPENDS):
+            store.append("Account", f"s{n}", 0, [_event(n)])
+        kernel_rate = APPENDS / (time.perf_counter() - started)
+    finally:
+        database.client.drop_database(database.name)
+    return {
+        "append_ratio": {"value": kernel_rate / raw_rate, "aim": ">= 0.6",
+                         "detail": f"{kernel_rate:,.0f} appends/s vs raw insert_one {raw_rate:,.0f}/s"},
+        "append_per_s": {"value": kernel_rate, "detail": "one event per commit, many streams"},
+    }
+
+
+def _raw_publish_rate(amqp_uri: str, body: bytes, queue: str) -> float:
+    with kombu.Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        declare_events_exchange(channel)
+        started = time.perf_counter()
+        for _ in range(RELAYED):
+            channel.basic_publish(amqp.Message(body, delivery_mode=2), exchange=EVENTS_EXCHANGE,
+                                  routing_key="bench.Raw")
+        # wait until the broker has taken every message, so the baseline is not just buffering
+        while channel.queue_declare(queue, passive=True).message_count < RELAYED:
+            time.sleep(0.01)
+        return RELAYED / (time.perf_counter() - started)
+
+
+def relay_ratio(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
+    database = connect(mongodb_uri, f"bench_relay_{run_id}")
+    service = f"bench{run_id}"
+    queue = f"bench.relay.{run_id}"
+    try:
+        store = EventStore(database, registry)
+        for n in range(RELAYED):
+            store.append("Account", f"s{n}", 0, [_event(n)])
+        body = store.read_all(limit=1)[0].to_json()
+        with kombu.Connection(amqp_uri) as connection:
+            channel = connection.channel()
+            declare_events_exchange(channel)
+            channel.queue_declare(queue, durable=True, auto_delete=False)
+            channel.queue_bind(queue, EVENTS_EXCHANGE, "bench.Raw")
+            raw_rate = _raw_publish_rate(amqp_uri, body, queue)
+            channel.queue_purge(queue)
+            channel.queue_unbind(queue, EVENTS_EXCHANGE, "bench.Raw")
+            channel.queue_bind(queue, EVENTS_EXCHANGE, "bank.*")
+        relay = OutboxRelay(EventStore(database, registry), amqp_uri, service)
+        import eventlet
+
+        started = time.perf_counter()
+        worker = eventlet.spawn(relay.run)
+        head = store.head()
+        while relay.checkpoints.load("relay") < head:
+            time.sleep(0.005)
+        relay_rate = RELAYED / (time.perf_counter() - started)
+        relay.stop()
+        worker.wait()
+        with kombu.Connection(amqp_uri) as connection:
+            channel = connection.channel()
+            delivered = channel.queue_declare(queue, passive=True).message_count
+            channel.queue_delete(queue)
+    finally:
+        database.client.drop_database(database.name)
+    return {
+        "relay_events_per_s": {"value": relay_rate, "aim": ">= 5000",
+                               "detail": f"{RELAYED:,} events read from the store, persistent, confirmed; "
+                                         f"{delivered:,} in the queue"},
+        "relay_ratio": {"value": relay_rate / raw_rate, "aim": ">= 0.3",
+                        "detail": f"raw publish without confirms {raw_rate:,.0f}/s"},
+    }
+
+
+def rebuild_ratio(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
+    database = connect(mongodb_uri, f"bench_rebuild_{run_id}")
+    try:
+        store = EventStore(database, registry)
+        for n in range(RELAYED):
+            store.append("Account", f"s{n}", 0, [_event(n)])
+        started = time.perf_counter()
+        scanned = sum(len(document["events"]) for document in database["commits"].find())
+        raw_rate = scanned / (time.perf_counter() - started)
+        started = time.perf_counter()
+        rebuilt = rebuild(store, Balances())
+        rebuild_rate = rebuilt / (time.perf_counter() - started)
+    finally:
+        database.client.drop_database(database.name)
+    return {
+        "rebuild_ratio": {"value": rebuild_rate / raw_rate, "aim": ">= 0.5",
+                          "detail": f"rebuild {rebuild_rate:,.0f} events/s vs raw cursor scan {raw_rate:,.0f}/s"},
+    }
+
+
+FIGURES: list[tuple[str, Callable[[str, str, str], dict]]] = [
+    ("append_ratio", append_ratio),
+    ("relay_ratio", relay_ratio),
+    ("rebuild_ratio", rebuild_ratio),
+]

@@ -1,0 +1,91 @@
+"""Aggregates: plain classes whose state changes only by applying their own events.
+
+A command method checks the rules, then calls `trigger(name, **data)`; the event's
+`apply_<Name>` method only assigns state, so replaying history never re-runs rules.
+Standard library only: domain modules import this and nothing with I/O.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+
+class DomainError(Exception):
+    """A business rule said no. `code` is the API's error code (e.g. `insufficient_balance`)."""
+
+    def __init__(self, code: str, message: str, fields: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+
+
+class NotFound(DomainError):
+    def __init__(self, what: str, ident: str):
+        super().__init__("not_found", f"{what} {ident} does not exist")
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+A = TypeVar("A", bound="Aggregate")
+
+
+class Aggregate:
+    stream_type: ClassVar[str] = ""
+    #: Save a snapshot every N versions; 0 disables snapshots for the class.
+    snapshot_every: ClassVar[int] = 50
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("stream_type"):
+            cls.stream_type = cls.__name__
+
+    def __init__(self, id: str):
+        self.id = id
+        self.version = 0
+        self.cooperative_id: str | None = None
+        self._pending: list[DomainEvent] = []
+
+    # -- commands use this ---------------------------------------------------------------
+    def trigger(self, name: str, **data: Any) -> None:
+        event = DomainEvent(name, data)
+        self._apply(event)
+        self._pending.append(event)
+
+    # -- the repository uses these ---------------------------------------------------------
+    @property
+    def exists(self) -> bool:
+        return self.version > 0
+
+    @property
+    def pending_events(self) -> list[DomainEvent]:
+        return list(self._pending)
+
+    def mark_saved(self) -> None:
+        self._pending.clear()
+
+    def replay(self, events: list[DomainEvent]) -> None:
+        for event in events:
+            self._apply(event)
+
+    def snapshot_state(self) -> dict[str, Any]:
+        return copy.deepcopy({k: v for k, v in vars(self).items() if not k.startswith("_")})
+
+    @classmethod
+    def from_snapshot(cls: type[A], state: dict[str, Any]) -> A:
+        aggregate = cls.__new__(cls)
+        aggregate._pending = []
+        vars(aggregate).update(copy.deepcopy(state))
+        return aggregate
+
+    def _apply(self, event: DomainEvent) -> None:
+        handler = getattr(self, f"apply_{event.name}", None)
+        if handler is None:
+            raise TypeError(f"{type(self).__name__} has no apply_{event.name}")
+        handler(event.data)
+        self.version += 1

@@ -1,0 +1,151 @@
+"""Use cases run as load → command → save, with optimistic concurrency and retries.
+
+Loading goes through an in-process cache of aggregate states (verified by the store's
+version check on save, so a stale entry costs a retry, never a wrong write) and through
+persistent snapshots; both are caches: the events stay the only truth.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .aggregate import Aggregate, DomainError, DomainEvent
+from .envelope import new_id
+from .eventstore import Commit, ConcurrencyError, EventStore, NewEvent
+from .registry import EventRegistry
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who asked: ids that flow into every event the command causes."""
+
+    command_id: str = ""
+    correlation_id: str = ""
+    causation_id: str | None = None
+
+    @classmethod
+    def new(cls, correlation_id: str | None = None, causation_id: str | None = None,
+            command_id: str | None = None) -> CommandContext:
+        command_id = command_id or new_id()
+        return cls(command_id, correlation_id or command_id, causation_id)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Any
+    aggregate: Aggregate
+    commit: Commit | None
+
+    @property
+    def duplicate(self) -> bool:
+        return bool(self.commit and self.commit.duplicate)
+
+
+class Application:
+    def __init__(self, store: EventStore, registry: EventRegistry, cache_size: int = 10_000,
+                 max_attempts: int = 30):
+        self.store = store
+        self.registry = registry
+        self.max_attempts = max_attempts
+        self._cache: OrderedDict[str, tuple[int, dict[str, Any]]] = OrderedDict()
+        self._cache_size = cache_size
+
+    # -- loading ------------------------------------------------------------------------------
+    def load(self, cls: type[A], stream_id: str, *, use_cache: bool = True) -> A:
+        key = f"{cls.stream_type}:{stream_id}"
+        cached = self._cache.get(key) if use_cache else None
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cls.from_snapshot(cached[1])
+        snapshot = self.store.load_snapshot(cls.stream_type, stream_id) if cls.snapshot_every else None
+        if snapshot is not None:
+            aggregate = cls.from_snapshot(snapshot[1])
+        else:
+            aggregate = cls(stream_id)
+        later = self.store.read_stream(cls.stream_type, stream_id, after_version=aggregate.version)
+        aggregate.replay([self._domain_event(e.event_type, e.payload) for e in later])
+        self._remember(key, aggregate)
+        return aggregate
+
+    @staticmethod
+    def _domain_event(event_type: str, payload: dict[str, Any]) -> DomainEvent:
+        return DomainEvent(event_type.split(".", 1)[1], payload)
+
+    def _remember(self, key: str, aggregate: Aggregate) -> None:
+        self._cache[key] = (aggregate.version, aggregate.snapshot_state())
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def forget(self, cls: type[Aggregate], stream_id: str) -> None:
+        self._cache.pop(f"{cls.stream_type}:{stream_id}", None)
+
+    # -- commands -----------------------------------------------------------------------------
+    def execute(self, cls: type[A], stream_id: str, command: Callable[[A], Any],
+                context: CommandContext | None = None) -> Outcome:
+        """Loads the aggregate, runs `command` on it, saves what it triggered.
+
+        Retries on a concurrent change; a DomainError is trusted only on fresh state. A
+        repeated `context.command_id` returns the first commit and stores nothing.
+        """
+        context = context or CommandContext.new()
+        fresh = False
+        for _attempt in range(self.max_attempts):
+            aggregate = self.load(cls, stream_id, use_cache=not fresh)
+            try:
+                result = command(aggregate)
+            except DomainError:
+                if not fresh:
+                    fresh = True
+                    continue
+                first = self.store.find_command(context.command_id)
+                if first is not None:
+                    return Outcome(None, self.load(cls, stream_id, use_cache=False), first)
+                raise
+            if not aggregate.pending_events:
+                return Outcome(result, aggregate, None)
+            try:
+                commit = self._save(aggregate, context)
+            except ConcurrencyError:
+                self.forget(cls, stream_id)
+                fresh = True
+                # Jittered backoff spreads the retries of many writers on one hot stream.
+                time.sleep(random.uniform(0, min(0.002 * 2 ** _attempt, 0.2)))
+                continue
+            if commit.duplicate:
+                self.forget(cls, stream_id)
+                return Outcome(result, self.load(cls, stream_id, use_cache=False), commit)
+            return Outcome(result, aggregate, commit)
+        raise ConcurrencyError(
+            f"{cls.stream_type} {stream_id} kept changing; gave up after {self.max_attempts} tries"
+        )
+
+    def _save(self, aggregate: Aggregate, context: CommandContext) -> Commit:
+        pending = aggregate.pending_events
+        expected = aggregate.version - len(pending)
+        commit = self.store.append(
+            aggregate.stream_type,
+            aggregate.id,
+            expected,
+            [NewEvent(self.registry.event_type(event.name), event.data) for event in pending],
+            command_id=context.command_id,
+            correlation_id=context.correlation_id,
+            causation_id=context.causation_id,
+            cooperative_id=aggregate.cooperative_id,
+        )
+        if commit.duplicate:
+            return commit
+        aggregate.mark_saved()
+        key = f"{aggregate.stream_type}:{aggregate.id}"
+        self._remember(key, aggregate)
+        every = aggregate.snapshot_every
+        if every and aggregate.version // every > expected // every:
+            self.store.save_snapshot(aggregate.stream_type, aggregate.id, aggregate.version,
+                                     aggregate.snapshot_state())
+        return commit

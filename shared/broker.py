@@ -1,0 +1,114 @@
+"""RabbitMQ plumbing shared by the relay and the consumers (py-amqp through kombu).
+
+Topology (events.md): one durable topic exchange `kopnet.events`; routing key = event_type
+(e.g. `ledger.JournalEntryPosted`), so a queue binds `ledger.*` or one exact type.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import amqp
+import kombu
+from amqp.exceptions import ResourceLocked
+
+EVENTS_EXCHANGE = "kopnet.events"
+
+
+class BrokerUnavailable(Exception):
+    """RabbitMQ did not answer; nothing was published."""
+
+
+def connect(uri: str, heartbeat: int = 10, timeout: float = 5.0) -> kombu.Connection:
+    connection = kombu.Connection(uri, heartbeat=heartbeat, connect_timeout=timeout,
+                                  transport_options={"confirm_publish": False})
+    try:
+        connection.connect()
+    except Exception as error:  # kombu raises socket, amqp and OSError subclasses
+        connection.release()
+        raise BrokerUnavailable(
+            f"RabbitMQ at {connection.as_uri()} did not answer ({error}); check AMQP_URI "
+            "and that RabbitMQ runs (make up)."
+        ) from error
+    return connection
+
+
+def declare_events_exchange(channel) -> None:
+    channel.exchange_declare(EVENTS_EXCHANGE, "topic", durable=True, auto_delete=False)
+
+
+def try_exclusive_lock(connection: kombu.Connection, name: str) -> bool:
+    """Holds `name` for as long as `connection` lives, if no other connection holds it.
+
+    An exclusive queue can be declared by one connection only; the broker deletes it when
+    that connection closes or dies, so a standby replica takes over by declaring it again.
+    """
+    channel = connection.channel()
+    try:
+        channel.queue_declare(queue=name, exclusive=True, auto_delete=False, durable=False)
+    except ResourceLocked:
+        return False
+    return True
+
+
+class PublishFailed(Exception):
+    """The broker nacked or did not confirm in time: the messages must be sent again."""
+
+
+def event_message(event) -> amqp.Message:
+    return amqp.Message(
+        event.to_json(), content_type="application/json", delivery_mode=2,
+        message_id=event.event_id, type=event.event_type,
+        application_headers={"position": event.position},
+    )
+
+
+class ConfirmedPublisher:
+    """Persistent publishing with pipelined publisher confirms on one channel.
+
+    `publish_all` sends every message, then waits once for the broker's acks (which may
+    cover many messages at a time), so throughput is not bound by one round trip each.
+    """
+
+    def __init__(self, connection: kombu.Connection, confirm_timeout: float = 30.0):
+        self.connection = connection
+        self.channel = connection.channel()
+        self.channel.confirm_select()
+        self.confirm_timeout = confirm_timeout
+        self._next_tag = 1
+        self._unconfirmed: set[int] = set()
+        self._nacked = 0
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        if multiple:
+            self._unconfirmed.difference_update([t for t in self._unconfirmed if t <= tag])
+        else:
+            self._unconfirmed.discard(tag)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        self._nacked += 1
+        self._on_ack(tag, multiple)
+
+    def publish_all(self, messages: Iterable[tuple[str, str, amqp.Message]]) -> int:
+        count = 0
+        for exchange, routing_key, message in messages:
+            self.channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
+            self._unconfirmed.add(self._next_tag)
+            self._next_tag += 1
+            count += 1
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._unconfirmed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pending, self._unconfirmed = len(self._unconfirmed), set()
+                raise PublishFailed(f"{pending} messages unconfirmed after {self.confirm_timeout}s")
+            try:
+                self.connection.drain_events(timeout=min(remaining, 1.0))
+            except TimeoutError:
+                continue
+        if self._nacked:
+            nacked, self._nacked = self._nacked, 0
+            raise PublishFailed(f"RabbitMQ refused {nacked} messages (nack)")
+        return count

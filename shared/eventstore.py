@@ -1,0 +1,300 @@
+"""The event store: one MongoDB database per service, one document per commit.
+
+Why it is correct without transactions (and so on FerretDB v1 as on MongoDB):
+
+* Atomic commit: all events of one command live in one `commits` document, and a single
+  document insert is atomic everywhere.
+* Optimistic concurrency: a unique index on (stream_type, stream_id, first_version). A
+  commit made from a stale read claims a `first_version` that an existing commit already
+  holds, so the insert fails and nothing is stored, across processes.
+* Idempotency: a unique index on `command_id`; a repeated command finds its first commit.
+* Position: a commit takes the positions [start, end] with `_id` = start. A writer always
+  tries start = (end of a commit it has *seen*) + 1, under the unique `_id` index. Every
+  commit therefore begins right after one that was already visible, so the commits form
+  one gap-free chain and a commit can only become visible after every commit below it.
+  A reader who has seen position p thus never later finds a new event below p. A failed
+  insert consumes nothing, so positions are never reused. After a conflict the writer
+  learns the end of the commit that holds `start` (a lookup by `_id`) and tries again.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pymongo
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from .envelope import Envelope, new_id, utc_now
+from .registry import EventRegistry
+
+MAX_EVENTS_PER_COMMIT = 1000
+_POSITION_DIGITS = 20
+
+
+class ConcurrencyError(Exception):
+    """The stream moved on since it was read: reload and decide again."""
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    event_type: str
+    payload: dict[str, Any]
+    event_id: str = ""
+    occurred_at: str = ""
+
+
+@dataclass(frozen=True)
+class Commit:
+    command_id: str
+    stream_type: str
+    stream_id: str
+    first_version: int
+    last_version: int
+    first_position: int
+    last_position: int
+    events: list[Envelope]
+    #: True when the command had been stored before and this is its first result.
+    duplicate: bool = False
+
+
+def _key(position: int) -> str:
+    # A string `_id`: FerretDB v1 pushes down only string and ObjectId `_id` equality.
+    return str(position).zfill(_POSITION_DIGITS)
+
+
+def connect(uri: str, database: str, timeout_ms: int = 5000) -> Database:
+    """A pymongo database handle; fails fast with StoreUnavailable when nobody answers."""
+    client: pymongo.MongoClient = pymongo.MongoClient(
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=max(timeout_ms * 6, 30000),
+        retryWrites=False,  # FerretDB has no sessions; commands are idempotent by command_id
+        tz_aware=True,
+    )
+    return client[database]
+
+
+class EventStore:
+    def __init__(self, database: Database, registry: EventRegistry | None = None):
+        self.database = database
+        self.registry = registry
+        self.commits: Collection = database["commits"]
+        self.snapshots: Collection = database["snapshots"]
+        self._head: int | None = None
+        self._head_lock = threading.Lock()
+        self.listeners: list[Callable[[Commit], None]] = []
+        self._guard(self._ensure_indexes)
+
+    def _ensure_indexes(self) -> None:
+        self.commits.create_index(
+            [("stream_type", 1), ("stream_id", 1), ("first_version", 1)],
+            unique=True,
+            name="stream_version",
+        )
+        self.commits.create_index([("command_id", 1)], unique=True, name="command")
+        self.commits.create_index([("end", 1)], name="end")
+
+    def _guard(self, operation: Callable[[], Any]) -> Any:
+        try:
+            return operation()
+        except (DuplicateKeyError, ConcurrencyError):
+            raise
+        except PyMongoError as error:
+            raise StoreUnavailable(
+                f"event store {self.database.name!r} did not answer ({type(error).__name__}: "
+                f"{error}); nothing was stored. Check that MongoDB/FerretDB runs at MONGODB_URI."
+            ) from error
+
+    # -- writing ------------------------------------------------------------------------------
+    def append(
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: list[NewEvent],
+        *,
+        command_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        cooperative_id: str | None = None,
+    ) -> Commit:
+        """Stores `events` as versions expected_version+1.. of the stream, all or nothing.
+
+        `expected_version` must come from reading the stream (0 for a new stream).
+        Raises ConcurrencyError if the stream has moved on, StoreUnavailable if the store
+        does not answer. Re-sending a `command_id` returns the first commit unchanged.
+        """
+        if not events:
+            raise ValueError("a commit needs at least one event")
+        if len(events) > MAX_EVENTS_PER_COMMIT:
+            raise ValueError(f"a commit holds at most {MAX_EVENTS_PER_COMMIT} events")
+        command_id = command_id or new_id()
+        correlation_id = correlation_id or command_id
+        now = utc_now()
+        stored_events = []
+        for offset, event in enumerate(events):
+            version = self.registry.validate(event.event_type, event.payload) if self.registry else 1
+            stored_events.append(
+                {
+                    "event_id": event.event_id or new_id(),
+                    "event_type": event.event_type,
+                    "schema_version": version,
+                    "stream_version": expected_version + 1 + offset,
+                    "occurred_at": event.occurred_at or now,
+                    "payload": event.payload,
+                }
+            )
+        document: dict[str, Any] = {
+            "stream_type": stream_type,
+            "stream_id": stream_id,
+            "first_version": expected_version + 1,
+            "last_version": expected_version + len(events),
+            "command_id": command_id,
+            "correlation_id": correlation_id,
+            "causation_id": causation_id,
+            "cooperative_id": cooperative_id,
+            "committed_at": now,
+            "events": stored_events,
+        }
+        commit = self._guard(lambda: self._insert(document))
+        if not commit.duplicate:
+            for listener in self.listeners:
+                listener(commit)
+        return commit
+
+    def _insert(self, document: dict[str, Any]) -> Commit:
+        size = len(document["events"])
+        while True:
+            start = self._known_head() + 1
+            document.update(_id=_key(start), position=start, end=start + size - 1)
+            try:
+                self.commits.insert_one(document)
+            except DuplicateKeyError:
+                holder = self.commits.find_one({"_id": _key(start)}, {"end": 1})
+                if holder is not None:
+                    self._saw_head(holder["end"])
+                    continue
+                first = self.find_command(document["command_id"])
+                if first is not None:
+                    return first
+                raise ConcurrencyError(
+                    f"{document['stream_type']} {document['stream_id']} already has version "
+                    f"{document['first_version']}: it changed since it was read"
+                ) from None
+            self._saw_head(start + size - 1)
+            return self._commit_from(document)
+
+    def _known_head(self) -> int:
+        with self._head_lock:
+            if self._head is None:
+                last = self.commits.find_one({}, {"end": 1}, sort=[("_id", -1)])
+                self._head = last["end"] if last else 0
+            return self._head
+
+    def _saw_head(self, end: int) -> None:
+        with self._head_lock:
+            self._head = max(self._head or 0, end)
+
+    # -- reading ------------------------------------------------------------------------------
+    def find_command(self, command_id: str) -> Commit | None:
+        document = self._guard(lambda: self.commits.find_one({"command_id": command_id}))
+        return self._commit_from(document, duplicate=True) if document else None
+
+    def read_stream(self, stream_type: str, stream_id: str, after_version: int = 0) -> list[Envelope]:
+        query: dict[str, Any] = {"stream_type": stream_type, "stream_id": stream_id}
+        if after_version:
+            query["first_version"] = {"$gt": after_version}
+        documents = self._guard(lambda: list(self.commits.find(query).sort("first_version", 1)))
+        return [event for document in documents for event in self._envelopes(document)]
+
+    def read_all(self, after: int = 0, limit: int = 1000) -> list[Envelope]:
+        """Events with position > `after`, in position order; whole commits, at least `limit`
+        events when that many exist (a page never splits a commit)."""
+
+        def page() -> list[Envelope]:
+            found: list[Envelope] = []
+            cursor = self.commits.find({"end": {"$gt": after}}).sort("_id", 1).limit(limit)
+            for document in cursor:
+                found.extend(e for e in self._envelopes(document) if e.position > after)
+            return found
+
+        return self._guard(page)
+
+    def iterate_all(self, after: int = 0) -> Iterator[Envelope]:
+        """Every event after `after` in position order, streamed from one cursor."""
+        try:
+            cursor = self.commits.find({"end": {"$gt": after}}).sort("_id", 1).batch_size(2000)
+            for document in cursor:
+                for event in self._envelopes(document):
+                    if event.position > after:
+                        yield event
+        except PyMongoError as error:
+            raise StoreUnavailable(f"event store {self.database.name!r} stopped answering while "
+                                   f"reading ({error}); run the command again.") from error
+
+    def head(self) -> int:
+        """The last stored position, read from the store (not the writer's cache)."""
+
+        def last() -> int:
+            document = self.commits.find_one({}, {"end": 1}, sort=[("_id", -1)])
+            return document["end"] if document else 0
+
+        return self._guard(last)
+
+    def has_position(self, position: int) -> bool:
+        """Cheap check that a commit starts at `position` (a lookup by `_id`)."""
+        return self._guard(lambda: self.commits.find_one({"_id": _key(position)}, {"_id": 1})) is not None
+
+    # -- snapshots -----------------------------------------------------------------------------
+    def save_snapshot(self, stream_type: str, stream_id: str, version: int, state: dict[str, Any]) -> None:
+        key = f"{stream_type}:{stream_id}"
+        document = {"_id": key, "version": version, "state": state}
+        self._guard(lambda: self.snapshots.replace_one({"_id": key}, document, upsert=True))
+
+    def load_snapshot(self, stream_type: str, stream_id: str) -> tuple[int, dict[str, Any]] | None:
+        key = f"{stream_type}:{stream_id}"
+        document = self._guard(lambda: self.snapshots.find_one({"_id": key}))
+        return (document["version"], document["state"]) if document else None
+
+    # -- envelopes -----------------------------------------------------------------------------
+    def _envelopes(self, document: dict[str, Any]) -> list[Envelope]:
+        envelopes = []
+        for offset, event in enumerate(document["events"]):
+            envelope = Envelope(
+                event_id=event["event_id"],
+                event_type=event["event_type"],
+                schema_version=event["schema_version"],
+                stream_type=document["stream_type"],
+                stream_id=document["stream_id"],
+                stream_version=event["stream_version"],
+                position=document["position"] + offset,
+                occurred_at=event["occurred_at"],
+                cooperative_id=document["cooperative_id"],
+                correlation_id=document["correlation_id"],
+                causation_id=document["causation_id"],
+                payload=event["payload"],
+            )
+            envelopes.append(self.registry.upcast(envelope) if self.registry else envelope)
+        return envelopes
+
+    def _commit_from(self, document: dict[str, Any], duplicate: bool = False) -> Commit:
+        return Commit(
+            command_id=document["command_id"],
+            stream_type=document["stream_type"],
+            stream_id=document["stream_id"],
+            first_version=document["first_version"],
+            last_version=document["last_version"],
+            first_position=document["position"],
+            last_position=document["end"],
+            events=self._envelopes(document),
+            duplicate=duplicate,
+        )

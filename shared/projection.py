@@ -1,0 +1,253 @@
+"""Projections: read models built from the service's own events, in store order.
+
+A projection's `handle(event, view)` reads and writes documents through a View. Every
+stored document remembers the position of the last event applied to it (`_position`), and
+a write for an event the document has already seen is ignored, so re-applying a batch
+after a crash (before its checkpoint was saved) changes nothing. Deletes are real deletes
+(re-applying a batch that deletes a document ends in the same state). Rule for authors: a
+document's new state may depend only on the event and on that document's own state.
+
+Live processing and `rebuild` run the same `handle` code over the same events; a rebuild
+fills a fresh generation of the collections and then switches readers to it at once.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from .broker import BrokerUnavailable, connect, try_exclusive_lock
+from .checkpoints import Checkpoints
+from .envelope import Envelope
+from .eventstore import Commit, EventStore, StoreUnavailable
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+_META = "projection_generations"
+
+
+class Projection:
+    name: ClassVar[str]
+    #: Event types this projection applies, e.g. {"membership.MemberAdmitted"}.
+    handles: ClassVar[frozenset[str]] = frozenset()
+    #: Logical collection names it owns.
+    collections: ClassVar[tuple[str, ...]] = ()
+
+    def handle(self, event: Envelope, view: View) -> None:
+        raise NotImplementedError
+
+
+def generation(database: Database, projection: str) -> int:
+    document = database[_META].find_one({"_id": projection})
+    return document["generation"] if document else 1
+
+
+def read_model(database: Database, projection: str, collection: str) -> Collection:
+    """The collection readers should query now (the current generation)."""
+    return database[f"{collection}__g{generation(database, projection)}"]
+
+
+class View:
+    """Documents of one projection, buffered for a batch of events."""
+
+    def __init__(self, load: Callable[[str, str], dict[str, Any] | None]):
+        self._load = load
+        self._docs: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self.dirty: set[tuple[str, str]] = set()
+        self.position = 0
+
+    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        key = (collection, doc_id)
+        if key not in self._docs:
+            self._docs[key] = self._load(collection, doc_id)
+        document = self._docs[key]
+        return None if document is None or document.get("_deleted") else dict(document)
+
+    def put(self, collection: str, doc_id: str, document: dict[str, Any]) -> None:
+        if self._seen(collection, doc_id):
+            return
+        self._docs[(collection, doc_id)] = {**document, "_id": doc_id, "_position": self.position}
+        self.dirty.add((collection, doc_id))
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        if self._seen(collection, doc_id):
+            return
+        self._docs[(collection, doc_id)] = {"_id": doc_id, "_position": self.position, "_deleted": True}
+        self.dirty.add((collection, doc_id))
+
+    def _seen(self, collection: str, doc_id: str) -> bool:
+        self.get(collection, doc_id)
+        current = self._docs[(collection, doc_id)]
+        return current is not None and current.get("_position", 0) >= self.position
+
+    def changed(self) -> Iterable[tuple[str, str, dict[str, Any]]]:
+        for collection, doc_id in sorted(self.dirty):
+            document = self._docs[(collection, doc_id)]
+            assert document is not None
+            yield collection, doc_id, document
+
+    def documents(self) -> Iterable[tuple[str, dict[str, Any]]]:
+        for (collection, _doc_id), document in self._docs.items():
+            if document is not None and not document.get("_deleted"):
+                yield collection, document
+
+
+def apply_events(projection: Projection, events: Iterable[Envelope], view: View) -> Envelope | None:
+    last = None
+    for event in events:
+        last = event
+        if event.event_type in projection.handles:
+            view.position = event.position
+            projection.handle(event, view)
+    return last
+
+
+class ProjectionRunner:
+    """Keeps a service's projections up to date; one active runner per service (broker lock)."""
+
+    def __init__(self, store: EventStore, projections: list[Projection], amqp_uri: str, service: str,
+                 metrics: Metrics | None = None, batch_size: int = 2000, idle_wait: float = 0.5):
+        self.store = store
+        self.database = store.database
+        self.projections = projections
+        self.amqp_uri = amqp_uri
+        self.service = service
+        self.metrics = metrics or Metrics(service)
+        self.batch_size = batch_size
+        self.idle_wait = idle_wait
+        self.checkpoints = Checkpoints(self.database)
+        self.active = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._head = 0
+        store.listeners.append(self._on_commit)
+
+    def _on_commit(self, commit: Commit) -> None:
+        self._head = max(self._head, commit.last_position)
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def checkpoint_name(self, projection: Projection) -> str:
+        return f"projection:{projection.name}:g{generation(self.database, projection.name)}"
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self._hold_lock_and_project()
+                backoff = 0.5
+            except (BrokerUnavailable, StoreUnavailable, OSError) as error:
+                log.warning("projections %s: %s; retrying in %.1fs", self.service, error, backoff)
+            except Exception:  # a bug in a projection must not kill the process silently
+                log.exception("projections %s failed; retrying in %.1fs", self.service, backoff)
+            finally:
+                self.active = False
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _hold_lock_and_project(self) -> None:
+        connection = connect(self.amqp_uri)
+        try:
+            while not try_exclusive_lock(connection, f"kopnet.lock.{self.service}.projections"):
+                if self._stop.wait(1.0):
+                    return
+            self.active = True
+            while not self._stop.is_set():
+                if self.catch_up_once():
+                    continue
+                self._wake.clear()
+                lowest = min((self.checkpoints.load(self.checkpoint_name(p)) for p in self.projections),
+                             default=0)
+                if not self.store.has_position(lowest + 1):
+                    self._wake.wait(self.idle_wait)
+                    connection.heartbeat_check()
+        finally:
+            connection.release()
+
+    def catch_up_once(self) -> bool:
+        """Applies one batch to every projection that is behind; True if anything was applied."""
+        progressed = False
+        for projection in self.projections:
+            progressed |= self._advance(projection)
+        return progressed
+
+    def _advance(self, projection: Projection) -> bool:
+        gen = generation(self.database, projection.name)
+        checkpoint_name = f"projection:{projection.name}:g{gen}"
+        checkpoint = self.checkpoints.load(checkpoint_name)
+        events = self.store.read_all(after=checkpoint, limit=self.batch_size)
+        if not events:
+            self.metrics.projection_lag_events.labels(self.service, projection.name).set(0)
+            return False
+
+        def load(collection: str, doc_id: str) -> dict[str, Any] | None:
+            return self.database[f"{collection}__g{gen}"].find_one({"_id": doc_id})
+
+        view = View(load)
+        last = apply_events(projection, events, view)
+        for collection, doc_id, document in view.changed():
+            target = self.database[f"{collection}__g{gen}"]
+            if document.get("_deleted"):
+                target.delete_one({"_id": doc_id})
+            else:
+                target.replace_one({"_id": doc_id}, document, upsert=True)
+        assert last is not None
+        self.checkpoints.save(checkpoint_name, last.position)
+        self._head = max(self._head, last.position)
+        lag = self.metrics.projection_lag_events.labels(self.service, projection.name)
+        lag.set(max(0, self._head - last.position))
+        age = datetime.now(UTC) - datetime.fromisoformat(last.occurred_at.replace("Z", "+00:00"))
+        self.metrics.projection_lag_seconds.labels(self.service, projection.name).set(
+            max(0.0, age.total_seconds()))
+        return True
+
+
+def rebuild(store: EventStore, projection: Projection,
+            progress: Callable[[int, int], None] | None = None) -> int:
+    """Rebuilds `projection` from position 0 into a new generation, then switches to it.
+
+    Runs beside a live runner: the runner notices the new generation on its next batch
+    and continues from the rebuild's checkpoint. Returns the number of events read.
+    """
+    database = store.database
+    old = generation(database, projection.name)
+    new = old + 1
+    for collection in projection.collections:
+        database[f"{collection}__g{new}"].drop()
+    view = View(lambda collection, doc_id: None)
+    total = store.head()
+    seen = 0
+    last_position = 0
+    page: list[Envelope] = []
+    for event in store.iterate_all():
+        page.append(event)
+        if len(page) >= 5000:
+            apply_events(projection, page, view)
+            seen, last_position, page = seen + len(page), page[-1].position, []
+            if progress:
+                progress(seen, max(total, seen))
+    if page:
+        apply_events(projection, page, view)
+        seen, last_position = seen + len(page), page[-1].position
+    by_collection: dict[str, list[dict[str, Any]]] = {}
+    for collection, document in view.documents():
+        by_collection.setdefault(collection, []).append(document)
+    for collection, documents in by_collection.items():
+        for start in range(0, len(documents), 1000):
+            database[f"{collection}__g{new}"].insert_many(documents[start:start + 1000], ordered=False)
+    Checkpoints(database).save(f"projection:{projection.name}:g{new}", last_position)
+    database[_META].replace_one({"_id": projection.name}, {"_id": projection.name, "generation": new},
+                                upsert=True)
+    for collection in projection.collections:
+        database[f"{collection}__g{old}"].drop()
+    if progress:
+        progress(seen, max(total, seen))
+    return seen

@@ -1,0 +1,94 @@
+"""nameko at the edge: thin DependencyProviders around the plain-Python kernel.
+
+`KernelProvider` builds the kernel from the container's config, runs its loops (relay,
+projections, subscribers) as managed threads, times every entrypoint of the service, and
+serves `/metrics`, `/health` and `/ready` on the service's metrics port.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import eventlet
+import eventlet.wsgi
+from nameko.extensions import DependencyProvider
+
+from .kernel import Kernel, ServiceDefinition, Settings
+
+log = logging.getLogger(__name__)
+
+_KINDS = {"Rpc": "rpc", "HttpRequestHandler": "http", "EventHandler": "event"}
+
+
+class KernelProvider(DependencyProvider):
+    def __init__(self, definition: ServiceDefinition, run_loops: bool = True):
+        self.definition = definition
+        self.run_loops = run_loops
+        self.kernel: Kernel | None = None
+        self._started: dict[Any, float] = {}
+        self._server = None
+
+    def setup(self) -> None:
+        settings = Settings.from_config(self.container.config, self.definition.name)
+        self.kernel = Kernel(self.definition, settings)
+
+    def start(self) -> None:
+        assert self.kernel is not None
+        if self.run_loops:
+            for loop in self.kernel.background_loops():
+                self.container.spawn_managed_thread(loop, identifier=f"kopnet.{loop.__qualname__}")
+        port = self.kernel.settings.metrics_port
+        if port:
+            self._server = eventlet.listen(("0.0.0.0", port))
+            self.container.spawn_managed_thread(
+                lambda: eventlet.wsgi.server(self._server, self._wsgi, log_output=False),
+                identifier="kopnet.metrics")
+
+    def stop(self) -> None:
+        if self.kernel is not None:
+            self.kernel.stop()
+        if self._server is not None:
+            self._server.close()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def get_dependency(self, worker_ctx) -> Kernel:
+        assert self.kernel is not None
+        return self.kernel
+
+    # -- timing every entrypoint ------------------------------------------------------------
+    def worker_setup(self, worker_ctx) -> None:
+        self._started[worker_ctx] = time.perf_counter()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+        started = self._started.pop(worker_ctx, None)
+        if started is None or self.kernel is None:
+            return
+        entrypoint = worker_ctx.entrypoint
+        kind = _KINDS.get(type(entrypoint).__name__, type(entrypoint).__name__.lower())
+        name = entrypoint.method_name
+        metrics = self.kernel.metrics
+        metrics.entrypoint_seconds.labels(metrics.service, kind, name).observe(time.perf_counter() - started)
+        metrics.entrypoint_calls.labels(metrics.service, kind, name, "error" if exc_info else "ok").inc()
+
+    # -- /metrics, /health, /ready ---------------------------------------------------------
+    def _wsgi(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        assert self.kernel is not None
+        if path == "/metrics":
+            body = self.kernel.metrics.exposition()
+            start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
+            return [body]
+        if path == "/health":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"status":"alive"}']
+        if path == "/ready":
+            problems = self.kernel.readiness_problems()
+            status = "503 Service Unavailable" if problems else "200 OK"
+            start_response(status, [("Content-Type", "application/json")])
+            return [json.dumps({"ready": not problems, "problems": problems}).encode()]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]

@@ -1,0 +1,103 @@
+"""Event handlers fed by RabbitMQ: once per handler, retries without a hot loop, parking."""
+from __future__ import annotations
+
+import amqp
+import kombu
+
+from shared.broker import EVENTS_EXCHANGE, declare_events_exchange
+from shared.consumer import Subscriber, Subscription, parked_messages
+from shared.envelope import Envelope, new_id, utc_now
+from tests.conftest import run_in_background, wait_for
+
+
+def envelope(event_type: str = "bank.Deposited", amount: int = 1) -> Envelope:
+    return Envelope(event_id=new_id(), event_type=event_type, schema_version=1, stream_type="Account",
+                    stream_id="a1", stream_version=1, position=1, occurred_at=utc_now(),
+                    cooperative_id="c1", correlation_id=new_id(), causation_id=None,
+                    payload={"amount": amount})
+
+
+def publish(amqp_uri: str, *bodies: bytes, routing_key: str = "bank.Deposited") -> None:
+    with kombu.Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        declare_events_exchange(channel)
+        for body in bodies:
+            channel.basic_publish(amqp.Message(body, delivery_mode=2), exchange=EVENTS_EXCHANGE,
+                                  routing_key=routing_key)
+
+
+def start(subscriber: Subscriber):
+    worker = run_in_background(subscriber.run)
+    wait_for(subscriber.ready.is_set, what="subscriber ready")
+    return worker
+
+
+def outcomes(subscriber: Subscriber, outcome: str) -> float:
+    return subscriber.metrics.messages.labels(subscriber.service, subscriber.subscription.name,
+                                              outcome)._value.get()
+
+
+def test_a_redelivered_event_is_applied_once(database, amqp_uri, service_name):
+    applied: list[str] = []
+    subscriber = Subscriber(service_name, Subscription(
+        "counter", ["bank.Deposited"], lambda event, context: applied.append(event.event_id)), database, amqp_uri)
+    worker = start(subscriber)
+    try:
+        event = envelope()
+        publish(amqp_uri, event.to_json(), event.to_json(), event.to_json())
+        wait_for(lambda: outcomes(subscriber, "duplicate") == 2, what="two duplicates skipped")
+        assert applied == [event.event_id]
+    finally:
+        subscriber.stop()
+        worker.wait()
+
+
+def test_a_failing_handler_is_retried_later_then_succeeds(database, amqp_uri, service_name):
+    calls: list[float] = []
+
+    def flaky(event, context):
+        import time
+
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise RuntimeError("store briefly unavailable")
+
+    subscriber = Subscriber(service_name, Subscription(
+        "flaky", ["bank.Deposited"], flaky, max_attempts=5, backoff_seconds=[0.3]), database, amqp_uri)
+    worker = start(subscriber)
+    try:
+        publish(amqp_uri, envelope().to_json())
+        wait_for(lambda: outcomes(subscriber, "applied") == 1, what="applied after retries")
+        assert outcomes(subscriber, "retried") == 2
+        gaps = [later - earlier for earlier, later in zip(calls, calls[1:])]
+        assert all(gap >= 0.25 for gap in gaps), f"retries waited for the backoff, not a hot loop: {gaps}"
+    finally:
+        subscriber.stop()
+        worker.wait()
+
+
+def test_a_poisoned_message_is_parked_and_the_queue_goes_on(database, amqp_uri, service_name):
+    good: list[int] = []
+
+    def handler(event, context):
+        if event.payload["amount"] == 13:
+            raise ValueError("poisoned")
+        good.append(event.payload["amount"])
+
+    subscriber = Subscriber(service_name, Subscription(
+        "picky", ["bank.Deposited"], handler, max_attempts=3, backoff_seconds=[0.05]), database, amqp_uri)
+    worker = start(subscriber)
+    try:
+        publish(amqp_uri, envelope(amount=13).to_json(), b"not json at all", envelope(amount=7).to_json())
+        wait_for(lambda: outcomes(subscriber, "parked") == 2, what="two messages parked")
+        assert good == [7]
+        assert outcomes(subscriber, "retried") == 2
+        parked = parked_messages(amqp_uri, subscriber.queue)
+        assert len(parked) == 2
+        assert any("poisoned" in p["headers"]["x-kopnet-error"] for p in parked)
+        assert subscriber.metrics.messages_parked.labels(service_name, "picky")._value.get() == 2
+        text = subscriber.metrics.exposition().decode()
+        assert f'kopnet_messages_parked{{handler="picky",service="{service_name}"}} 2.0' in text
+    finally:
+        subscriber.stop()
+        worker.wait()

@@ -1,0 +1,196 @@
+"""The event store contract, against the real store."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from shared.aggregate import DomainError
+from shared.application import Application, CommandContext
+from shared.eventstore import ConcurrencyError, EventStore, NewEvent, StoreUnavailable, connect
+from tests.support.bankservice.domain import Account
+from tests.support.tcpproxy import TcpProxy
+
+
+def opened(coop: str = "coop-1") -> NewEvent:
+    return NewEvent("bank.AccountOpened", {"cooperative_id": coop, "owner": "siti"})
+
+
+def deposited(amount: int) -> NewEvent:
+    return NewEvent("bank.Deposited", {"amount": amount})
+
+
+def test_append_and_read_a_stream(store):
+    first = store.append("Account", "a1", 0, [opened(), deposited(5)], cooperative_id="coop-1")
+    second = store.append("Account", "a1", 2, [deposited(7)])
+    assert (first.first_version, first.last_version, second.first_version) == (1, 2, 3)
+    assert second.first_position == first.last_position + 1
+    events = store.read_stream("Account", "a1")
+    assert [e.stream_version for e in events] == [1, 2, 3]
+    assert [e.event_type for e in events] == ["bank.AccountOpened", "bank.Deposited", "bank.Deposited"]
+    assert events[0].cooperative_id == "coop-1" and events[0].occurred_at.endswith("Z")
+    assert [e.stream_version for e in store.read_stream("Account", "a1", after_version=2)] == [3]
+
+
+def test_a_stale_expected_version_raises_and_stores_nothing(store):
+    store.append("Account", "a1", 0, [opened()])
+    with pytest.raises(ConcurrencyError):
+        store.append("Account", "a1", 0, [opened()])
+    assert len(store.read_stream("Account", "a1")) == 1
+    assert len(store.read_all()) == 1
+
+
+def test_an_invalid_payload_is_refused_before_storing(store):
+    with pytest.raises(ValueError):
+        store.append("Account", "a1", 0, [NewEvent("bank.Deposited", {"amount": "many"})])
+    assert store.read_all() == []
+
+
+def test_resending_a_command_id_returns_the_first_commit(store):
+    first = store.append("Account", "a1", 0, [opened()], command_id="cmd-1")
+    again = store.append("Account", "a1", 0, [opened()], command_id="cmd-1")
+    assert again.duplicate and again.first_position == first.first_position
+    assert [e.event_id for e in again.events] == [e.event_id for e in first.events]
+    assert len(store.read_all()) == 1
+
+
+def test_two_concurrent_appends_with_the_same_expected_version_one_wins(database, bank_registry):
+    EventStore(database, bank_registry).append("Account", "a1", 0, [opened()])
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def writer(amount: int) -> None:
+        store = EventStore(connect(os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
+                                   database.name), bank_registry)
+        barrier.wait()
+        try:
+            store.append("Account", "a1", 1, [deposited(amount)])
+            results.append("won")
+        except ConcurrencyError:
+            results.append("conflict")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["conflict", "won"]
+    assert [e.stream_version for e in EventStore(database).read_stream("Account", "a1")] == [1, 2]
+
+
+def test_twenty_concurrent_writers_on_one_stream_lose_nothing(database, bank_registry):
+    application = Application(EventStore(database, bank_registry), bank_registry)
+    application.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    writers = [Application(EventStore(database, bank_registry), bank_registry) for _ in range(20)]
+    barrier = threading.Barrier(20)
+    errors: list[Exception] = []
+
+    def writer(app: Application) -> None:
+        barrier.wait()
+        try:
+            for _ in range(3):
+                app.execute(Account, "a1", lambda a: a.deposit(10))
+        except Exception as error:  # surfaced by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(app,)) for app in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    fresh = Application(EventStore(database, bank_registry), bank_registry).load(Account, "a1")
+    assert fresh.balance == 20 * 3 * 10 and fresh.version == 1 + 60
+
+
+def test_concurrent_writers_on_many_streams_give_unique_ordered_positions(database, bank_registry, mongodb_uri):
+    """Separate processes append to many streams while a reader follows `read all`."""
+    follower = EventStore(database, bank_registry)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def follow() -> None:
+        after = 0
+        while True:
+            done = stop.is_set()
+            for event in follower.read_all(after=after, limit=200):
+                seen.append(event.position)
+                after = event.position
+            if done:
+                return
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    script = (
+        "import sys\n"
+        "from shared.eventstore import EventStore, NewEvent, connect\n"
+        "store = EventStore(connect(sys.argv[1], sys.argv[2]))\n"
+        "for i in range(40):\n"
+        "    events = [NewEvent('bank.Deposited', {'amount': 1})] * (1 + i % 3)\n"
+        "    store.append('Account', f'{sys.argv[3]}-{i}', 0, events)\n"
+    )
+    writers = [subprocess.Popen([sys.executable, "-c", script, mongodb_uri, database.name, f"w{n}"])
+               for n in range(4)]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0, 0, 0]
+    stop.set()
+    reader.join(timeout=60)
+    stored = [e.position for e in EventStore(database).read_all(after=0, limit=100_000)]
+    assert len(stored) == 4 * sum(1 + i % 3 for i in range(40))
+    assert stored == list(range(1, len(stored) + 1))
+    assert seen == stored, "the follower saw every event exactly once, in position order"
+
+
+def test_an_aggregate_rehydrates_from_a_snapshot_and_later_events(database, bank_registry):
+    store = EventStore(database, bank_registry)
+    application = Application(store, bank_registry)
+    application.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    for amount in range(1, 8):
+        application.execute(Account, "a1", lambda a, amount=amount: a.deposit(amount))
+    version, state = store.load_snapshot("Account", "a1")
+    assert version == 5 and state["balance"] == 1 + 2 + 3 + 4
+    fresh = Application(store, bank_registry).load(Account, "a1")
+    assert (fresh.version, fresh.balance) == (8, 28)
+
+
+def test_a_domain_error_is_checked_on_fresh_state(database, bank_registry):
+    """A stale cache must not turn a valid command into a business error."""
+    ours = Application(EventStore(database, bank_registry), bank_registry)
+    theirs = Application(EventStore(database, bank_registry), bank_registry)
+    ours.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    theirs.execute(Account, "a1", lambda a: a.deposit(100))
+    outcome = ours.execute(Account, "a1", lambda a: a.withdraw(60))  # our cache still says 0
+    assert outcome.aggregate.balance == 40
+    with pytest.raises(DomainError) as refused:
+        ours.execute(Account, "a1", lambda a: a.withdraw(60))
+    assert refused.value.code == "insufficient_balance"
+
+
+def test_a_repeated_command_returns_its_first_result_and_stores_nothing(database, bank_registry):
+    application = Application(EventStore(database, bank_registry), bank_registry)
+    application.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    context = CommandContext.new(command_id="withdraw-1")
+    application.execute(Account, "a1", lambda a: a.deposit(100))
+    first = application.execute(Account, "a1", lambda a: a.withdraw(100), context)
+    again = application.execute(Account, "a1", lambda a: a.withdraw(100), context)
+    assert again.duplicate and again.commit.first_position == first.commit.first_position
+    assert again.aggregate.balance == 0 and again.aggregate.version == 3
+
+
+def test_an_unreachable_store_fails_clearly_and_stores_nothing(database, bank_registry, mongodb_uri):
+    with pytest.raises(StoreUnavailable, match="MONGODB_URI"):
+        EventStore(connect("mongodb://127.0.0.1:1/", database.name, timeout_ms=300))
+    host, port = mongodb_uri.split("//")[1].split("/")[0].rsplit(":", 1)
+    proxy = TcpProxy(host, int(port))
+    try:
+        through_proxy = EventStore(
+            connect(f"mongodb://127.0.0.1:{proxy.port}/", database.name, timeout_ms=500), bank_registry)
+        through_proxy.append("Account", "a1", 0, [opened()])
+        proxy.cut()
+        with pytest.raises(StoreUnavailable, match="nothing was stored"):
+            through_proxy.append("Account", "a1", 1, [deposited(5)])
+    finally:
+        proxy.close()
+    assert [e.stream_version for e in EventStore(database).read_all()] == [1]

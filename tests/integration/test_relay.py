@@ -1,0 +1,136 @@
+"""The outbox relay against the real store and RabbitMQ, including crashes."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from shared.broker import BrokerUnavailable
+from shared.broker import connect as connect_broker
+from shared.consumer import Subscriber, Subscription
+from shared.envelope import Envelope
+from shared.eventstore import EventStore, NewEvent
+from shared.relay import OutboxRelay
+from tests.conftest import run_in_background, wait_for
+from tests.support.tcpproxy import TcpProxy
+
+
+def fill(store: EventStore, accounts: int = 10, deposits: int = 4, prefix: str = "a") -> list[str]:
+    for n in range(accounts):
+        store.append("Account", f"{prefix}{n}", 0, [NewEvent("bank.AccountOpened", {"cooperative_id": "c", "owner": "o"})])
+        for d in range(deposits):
+            store.append("Account", f"{prefix}{n}", 1 + d, [NewEvent("bank.Deposited", {"amount": d + 1})])
+    return [e.event_id for e in store.read_all(limit=10_000)]
+
+
+def relay_process(mode: str, mongodb_uri: str, database: str, amqp_uri: str, service: str):
+    return subprocess.Popen([sys.executable, "-m", "tests.support.relay_child", mode, mongodb_uri,
+                             database, amqp_uri, service])
+
+
+def test_the_relay_publishes_every_event_in_store_order(store, amqp_uri, service_name, tap):
+    seen = tap("bank.*")
+    stored = fill(store)
+    relay = OutboxRelay(store, amqp_uri, service_name)
+    worker = run_in_background(relay.run)
+    try:
+        wait_for(lambda: len(seen.drain()) >= len(stored), what="all events published")
+    finally:
+        relay.stop()
+        worker.wait()
+    bodies = [Envelope.from_json(m.body) for m in seen.messages]
+    assert [e.event_id for e in bodies] == stored
+    assert [e.position for e in bodies] == sorted(e.position for e in bodies)
+    assert all(m.properties["delivery_mode"] == 2 for m in seen.messages)
+    assert relay.metrics.events_published.labels(service_name)._value.get() == len(stored)
+
+
+@pytest.mark.parametrize("mode", ["before_publish", "after_publish"])
+def test_a_relay_killed_mid_batch_loses_nothing_and_consumers_apply_once(
+        mode, store, database, amqp_uri, mongodb_uri, service_name, tap):
+    seen = tap("bank.*")
+    effects = EventStore(database.client[f"{database.name}_fx"])
+    subscriber = Subscriber(f"{service_name}fx", Subscription(
+        "effects", ["bank.*"],
+        lambda event, context: effects.append("Effect", event.event_id, 0, [
+            NewEvent("bank.Deposited", {"amount": 1})], command_id=context.command_id),
+    ), database, amqp_uri)
+    consumer = run_in_background(subscriber.run)
+    wait_for(subscriber.ready.is_set, what="subscriber ready")
+    stored = fill(store)
+    try:
+        crashed = relay_process(mode, mongodb_uri, database.name, amqp_uri, service_name)
+        assert crashed.wait(timeout=60) == -9, "the relay process was killed mid-batch"
+        before_restart = {Envelope.from_json(m.body).event_id for m in seen.drain()}
+        if mode == "before_publish":
+            assert before_restart == set()
+        else:
+            assert before_restart, "the first batch was confirmed before the kill"
+        restarted = relay_process("normal", mongodb_uri, database.name, amqp_uri, service_name)
+        try:
+            wait_for(lambda: {Envelope.from_json(m.body).event_id for m in seen.drain()} >= set(stored),
+                     timeout=30, what="every stored event to reach RabbitMQ after the restart")
+            wait_for(lambda: len(effects.read_all(limit=10_000)) >= len(stored), what="consumer effects")
+        finally:
+            restarted.terminate()
+            restarted.wait(timeout=30)
+        published = [Envelope.from_json(m.body).event_id for m in seen.messages]
+        if mode == "after_publish":
+            assert len(published) > len(stored), "the unconfirmed checkpoint made the relay re-send"
+        wait_for(lambda: subscriber.metrics.messages.labels(subscriber.service, "effects", "duplicate")
+                 ._value.get() + len(stored) >= len(published), what="duplicates to be skipped")
+        effect_streams = sorted(e.stream_id for e in effects.read_all(limit=10_000))
+        assert effect_streams == sorted(stored), "each event applied exactly once"
+    finally:
+        subscriber.stop()
+        consumer.wait()
+        database.client.drop_database(f"{database.name}_fx")
+
+
+def test_only_one_relay_per_store_is_active(store, amqp_uri, service_name, tap):
+    seen = tap("bank.*")
+    first, second = OutboxRelay(store, amqp_uri, service_name), OutboxRelay(store, amqp_uri, service_name)
+    workers = [run_in_background(first.run), run_in_background(second.run)]
+    try:
+        wait_for(lambda: first.active or second.active, what="a relay to take the lock")
+        active, standby = (first, second) if first.active else (second, first)
+        stored = fill(store, accounts=3, deposits=2)
+        wait_for(lambda: len(seen.drain()) >= len(stored), what="events published")
+        assert not standby.active
+        active.stop()
+        wait_for(lambda: standby.active, what="the standby to take over")
+        more = fill(EventStore(store.database), accounts=1, deposits=0, prefix="late")
+        assert more
+        wait_for(lambda: len(seen.drain()) >= len(stored) + 1, what="the standby to publish")
+        assert sorted(Envelope.from_json(m.body).event_id for m in seen.messages) == sorted(
+            [e.event_id for e in store.read_all(limit=1000)])
+    finally:
+        first.stop()
+        second.stop()
+        for worker in workers:
+            worker.wait()
+
+
+def test_an_unreachable_broker_fails_clearly_and_the_relay_catches_up_later(store, amqp_uri, service_name, tap):
+    with pytest.raises(BrokerUnavailable, match="AMQP_URI"):
+        connect_broker("amqp://guest:guest@127.0.0.1:1/", timeout=1)
+    host_port = amqp_uri.split("@")[1].split("/")[0]
+    host, port = host_port.rsplit(":", 1)
+    proxy = TcpProxy(host, int(port))
+    seen = tap("bank.*")
+    relay = OutboxRelay(store, amqp_uri.replace(host_port, f"127.0.0.1:{proxy.port}"), service_name)
+    worker = run_in_background(relay.run)
+    try:
+        wait_for(lambda: relay.active, what="relay active")
+        proxy.cut()
+        stored = fill(store, accounts=2, deposits=2)  # appends never need the broker
+        wait_for(lambda: not relay.active, what="the relay to notice the broker is gone")
+        assert seen.drain() == []
+        proxy.restore()
+        wait_for(lambda: len(seen.drain()) >= len(stored), what="catch-up after the broker returns")
+        assert {Envelope.from_json(m.body).event_id for m in seen.messages} == set(stored)
+    finally:
+        relay.stop()
+        worker.wait()
+        proxy.close()
