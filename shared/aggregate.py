@@ -12,18 +12,24 @@ from typing import Any, ClassVar, TypeVar
 
 
 class DomainError(Exception):
-    """A business rule said no. `code` is the API's error code (e.g. `insufficient_balance`)."""
+    """A business rule said no. `code` is the API's error code: `validation_error`,
+    `not_found`, `conflict`, or a rule's own (e.g. `insufficient_balance`, answered 422).
+
+    `args` is (code, message, fields) so the error crosses an RPC boundary intact.
+    """
 
     def __init__(self, code: str, message: str, fields: dict[str, Any] | None = None):
-        super().__init__(message)
+        super().__init__(code, message, fields or {})
         self.code = code
         self.message = message
         self.fields = fields or {}
 
+    def __str__(self) -> str:
+        return self.message
 
-class NotFound(DomainError):
-    def __init__(self, what: str, ident: str):
-        super().__init__("not_found", f"{what} {ident} does not exist")
+
+def not_found(what: str, ident: str) -> DomainError:
+    return DomainError("not_found", f"{what} {ident} does not exist")
 
 
 @dataclass(frozen=True)

@@ -1,41 +1,40 @@
 """`kopnet`: operator commands.
 
+  kopnet run SERVICE                        run one service in this process
+  kopnet run-all                            run every service as its own process, with demo data
   kopnet projections rebuild SERVICE NAME   rebuild one read model from the event history
   kopnet projections list SERVICE           the service's projections and their checkpoints
+
+Services add their own commands through an optional `services/<name>/cli.py` that
+defines `register(subcommands)` (argparse sub-parsers, each setting `handler`).
 
 SERVICE is a folder name under services/ (e.g. `membership`) or a dotted module path that
 defines `definition` (a ServiceDefinition) and sits beside a `config.yml`.
 """
 from __future__ import annotations
 
-import argparse
-import importlib
-import sys
-import time
-from pathlib import Path
-from types import ModuleType
+import warnings
 
-from .config import DEFAULTS, load_config
-from .eventstore import EventStore, StoreUnavailable, connect
-from .kernel import ServiceDefinition, Settings
-from .projection import Projection, generation, rebuild
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated")  # we know; see README
+import eventlet  # noqa: E402
 
+eventlet.monkey_patch()  # first: services run on eventlet, and pymongo must see green sockets
 
-def service_module(service: str) -> ModuleType:
-    path = service if "." in service else f"services.{service}.service"
-    try:
-        return importlib.import_module(path)
-    except ModuleNotFoundError as error:
-        known = ", ".join(sorted(p.parent.name for p in Path("services").glob("*/service.py")))
-        raise SystemExit(f"kopnet: no service {service!r} ({error}); try one of: {known}") from error
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from .eventstore import EventStore, StoreUnavailable, connect  # noqa: E402
+from .kernel import ServiceDefinition, Settings  # noqa: E402
+from .projection import Projection, generation, rebuild  # noqa: E402
+from .supervisor import run_all, run_service, service_config, service_module, service_names  # noqa: E402
 
 
-def service_settings(module: ModuleType, definition: ServiceDefinition) -> Settings:
-    config_path = Path(module.__file__ or ".").with_name("config.yml")
-    config = load_config(config_path) if config_path.exists() else {}
-    for key, default in DEFAULTS.items():
-        config.setdefault(key, default)
-    return Settings.from_config(config, definition.name)
+def service_settings(service: str) -> tuple[ServiceDefinition, Settings]:
+    module = service_module(service)
+    definition: ServiceDefinition = module.definition
+    return definition, Settings.from_config(service_config(module), definition.name)
 
 
 class ProgressBar:
@@ -68,9 +67,7 @@ def _projection(definition: ServiceDefinition, name: str) -> Projection:
 
 
 def cmd_projections(args: argparse.Namespace) -> int:
-    module = service_module(args.service)
-    definition: ServiceDefinition = module.definition
-    settings = service_settings(module, definition)
+    definition, settings = service_settings(args.service)
     try:
         store = EventStore(connect(settings.mongodb_uri, settings.database), definition.registry)
         if args.action == "list":
@@ -104,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser = actions.add_parser("list", help="list projections and checkpoints")
     list_parser.add_argument("service")
     projections.set_defaults(handler=cmd_projections)
+    run = commands.add_parser("run", help="run one service in this process")
+    run.add_argument("service")
+    run.set_defaults(handler=lambda args: run_service(args.service))
+    run_every = commands.add_parser("run-all", help="run every service, load demo data")
+    run_every.set_defaults(handler=lambda args: run_all())
+    for name in service_names():
+        try:
+            extension = importlib.import_module(f"services.{name}.cli")
+        except ModuleNotFoundError:
+            continue
+        extension.register(commands)
     return parser
 
 

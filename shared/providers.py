@@ -13,8 +13,11 @@ from typing import Any
 
 import eventlet
 import eventlet.wsgi
+from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 
+from .aggregate import DomainError
+from .eventstore import ConcurrencyError, StoreUnavailable
 from .kernel import Kernel, ServiceDefinition, Settings
 
 log = logging.getLogger(__name__)
@@ -92,3 +95,9 @@ class KernelProvider(DependencyProvider):
             return [json.dumps({"ready": not problems, "problems": problems}).encode()]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
+
+
+# Errors that cross nameko RPC as themselves (not as a bare RemoteError), so the gateway
+# can answer with the right status and code.
+for _error in (DomainError, ConcurrencyError, StoreUnavailable):
+    deserialize_to_instance(_error)

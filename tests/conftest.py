@@ -1,7 +1,10 @@
 """Fixtures over the real RabbitMQ and store that `make test` starts (or AMQP_URI/MONGODB_URI)."""
 from __future__ import annotations
 
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated")
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # before anything else imports sockets or threads: nameko runs on eventlet
 
