@@ -1,6 +1,7 @@
 """One place that builds a service's kernel parts from its configuration."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ class ServiceDefinition:
     registry: EventRegistry
     projections: list[Projection] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
+    #: Reactions that need the running kernel (e.g. its application): kernel -> Subscription.
+    policies: list[Callable[[Kernel], Subscription]] = field(default_factory=list)
 
 
 @dataclass
@@ -59,7 +62,7 @@ class Kernel:
         self.subscribers = [
             Subscriber(definition.name, subscription, self.database, settings.amqp_uri, self.metrics,
                        definition.registry)
-            for subscription in definition.subscriptions
+            for subscription in [*definition.subscriptions, *(make(self) for make in definition.policies)]
         ]
 
     def background_loops(self):
