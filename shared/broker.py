@@ -66,8 +66,9 @@ def event_message(event) -> amqp.Message:
 class ConfirmedPublisher:
     """Persistent publishing with pipelined publisher confirms on one channel.
 
-    `publish_all` sends every message, then waits once for the broker's acks (which may
-    cover many messages at a time), so throughput is not bound by one round trip each.
+    `publish` sends without waiting and `wait_for_confirms` collects the broker's acks
+    (which may cover many messages at a time), so throughput is not bound by one round
+    trip per message, and a caller can send the next batch while the last is confirmed.
     """
 
     def __init__(self, connection: kombu.Connection, confirm_timeout: float = 30.0):
@@ -91,15 +92,19 @@ class ConfirmedPublisher:
         self._nacked += 1
         self._on_ack(tag, multiple)
 
-    def publish_all(self, messages: Iterable[tuple[str, str, amqp.Message]]) -> int:
-        count = 0
+    def publish(self, messages: Iterable[tuple[str, str, amqp.Message]]) -> int:
+        """Sends without waiting; returns the delivery tag of the last message sent."""
         for exchange, routing_key, message in messages:
             self.channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
             self._unconfirmed.add(self._next_tag)
             self._next_tag += 1
-            count += 1
+        return self._next_tag - 1
+
+    def wait_for_confirms(self, upto: int | None = None) -> None:
+        """Waits until the broker has confirmed every message up to tag `upto` (default: all)."""
+        limit = self._next_tag if upto is None else upto
         deadline = time.monotonic() + self.confirm_timeout
-        while self._unconfirmed:
+        while self._nacked == 0 and any(tag <= limit for tag in self._unconfirmed):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 pending, self._unconfirmed = len(self._unconfirmed), set()
@@ -111,4 +116,6 @@ class ConfirmedPublisher:
         if self._nacked:
             nacked, self._nacked = self._nacked, 0
             raise PublishFailed(f"RabbitMQ refused {nacked} messages (nack)")
-        return count
+
+    def publish_all(self, messages: Iterable[tuple[str, str, amqp.Message]]) -> None:
+        self.wait_for_confirms(self.publish(messages))

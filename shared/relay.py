@@ -28,13 +28,14 @@ from .checkpoints import Checkpoints
 from .envelope import Envelope
 from .eventstore import Commit, EventStore, StoreUnavailable
 from .metrics import Metrics
+from .prefetch import prefetched
 
 log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
     def __init__(self, store: EventStore, amqp_uri: str, service: str, metrics: Metrics | None = None,
-                 batch_size: int = 5000, idle_wait: float = 0.5, confirm_timeout: float = 30.0):
+                 batch_size: int = 1000, idle_wait: float = 0.5, confirm_timeout: float = 30.0):
         self.store = store
         self.amqp_uri = amqp_uri
         self.service = service
@@ -86,8 +87,8 @@ class OutboxRelay:
             declare_events_exchange(publisher.channel)
             checkpoint = self.checkpoints.load(self.checkpoint_name)
             while not self._stop.is_set():
-                published = self.relay_batch(publisher, checkpoint)
-                if published:
+                published = self.relay_pending(publisher, checkpoint)
+                if published > checkpoint:
                     checkpoint = published
                     continue
                 self._wake.clear()
@@ -97,26 +98,44 @@ class OutboxRelay:
         finally:
             connection.release()
 
-    def relay_batch(self, publisher: ConfirmedPublisher, checkpoint: int) -> int:
-        """Publishes the events after `checkpoint`; returns the new checkpoint (0 if none)."""
-        events = self.store.read_all(after=checkpoint, limit=self.batch_size)
-        self._update_backlog(checkpoint, events)
-        if not events:
-            return 0
-        publisher.publish_all(
-            (EVENTS_EXCHANGE, event.event_type, event_message(event)) for event in events
-        )
-        self.after_publish(events)
-        position = events[-1].position
+    def relay_pending(self, publisher: ConfirmedPublisher, checkpoint: int) -> int:
+        """Publishes every event after `checkpoint` from one store cursor; returns the new
+        checkpoint. Batch n+1 is sent while batch n waits for its confirms; the checkpoint
+        only ever moves to the end of a confirmed batch."""
+        in_flight: tuple[int, list[Envelope]] | None = None
+        batch: list[Envelope] = []
+        for event in prefetched(self.store.iterate_all(after=checkpoint)):
+            batch.append(event)
+            if len(batch) >= self.batch_size:
+                in_flight, checkpoint = self._send(publisher, batch, in_flight, checkpoint)
+                batch = []
+        if batch:
+            in_flight, checkpoint = self._send(publisher, batch, in_flight, checkpoint)
+        if in_flight:
+            checkpoint = self._confirmed(publisher, *in_flight)
+        self._update_backlog(checkpoint)
+        return checkpoint
+
+    def _send(self, publisher: ConfirmedPublisher, batch: list[Envelope],
+              in_flight: tuple[int, list[Envelope]] | None, checkpoint: int
+              ) -> tuple[tuple[int, list[Envelope]], int]:
+        self._known_head = max(self._known_head, batch[-1].position)
+        last_tag = publisher.publish((EVENTS_EXCHANGE, e.event_type, event_message(e)) for e in batch)
+        if in_flight:
+            checkpoint = self._confirmed(publisher, *in_flight)
+        return (last_tag, batch), checkpoint
+
+    def _confirmed(self, publisher: ConfirmedPublisher, last_tag: int, batch: list[Envelope]) -> int:
+        publisher.wait_for_confirms(last_tag)
+        self.after_publish(batch)
+        position = batch[-1].position
         self.checkpoints.save(self.checkpoint_name, position)
-        self.metrics.events_published.labels(self.service).inc(len(events))
-        self._update_backlog(position, [])
+        self.metrics.events_published.labels(self.service).inc(len(batch))
+        self._update_backlog(position)
         return position
 
     def after_publish(self, events: list[Envelope]) -> None:
         """A seam between publish and checkpoint (crash tests stop the process here)."""
 
-    def _update_backlog(self, checkpoint: int, events: list[Envelope]) -> None:
-        if events:
-            self._known_head = max(self._known_head, events[-1].position)
+    def _update_backlog(self, checkpoint: int) -> None:
         self.metrics.outbox_backlog.labels(self.service).set(max(0, self._known_head - checkpoint))
