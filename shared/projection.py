@@ -108,7 +108,7 @@ def apply_events(projection: Projection, events: Iterable[Envelope], view: View)
 
 
 class ProjectionRunner:
-    """Keeps a service's projections up to date; one active runner per service (broker lock)."""
+    """Keeps a service's projections up to date; one active runner per store (broker lock)."""
 
     def __init__(self, store: EventStore, projections: list[Projection], amqp_uri: str, service: str,
                  metrics: Metrics | None = None, batch_size: int = 2000, idle_wait: float = 0.5):
@@ -156,7 +156,7 @@ class ProjectionRunner:
     def _hold_lock_and_project(self) -> None:
         connection = connect(self.amqp_uri)
         try:
-            while not try_exclusive_lock(connection, f"kopnet.lock.{self.service}.projections"):
+            while not try_exclusive_lock(connection, f"kopnet.lock.{self.database.name}.projections"):
                 if self._stop.wait(1.0):
                     return
             self.active = True

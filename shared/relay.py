@@ -5,7 +5,8 @@ event persistently on a confirm-mode channel (pipelined: a whole batch is in fli
 it waits for the broker's acks), and only then moves the checkpoint. A crash at any point
 re-sends from the last checkpoint: duplicates are possible, losses are not; consumers
 de-duplicate by event_id. Only the holder of the exclusive queue
-`kopnet.lock.<service>.relay` relays, so several replicas never publish at once.
+`kopnet.lock.<database>.relay` relays, so several replicas of a service (sharing its
+store) never publish at once.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class OutboxRelay:
         self.idle_wait = idle_wait
         self.confirm_timeout = confirm_timeout
         self.checkpoints = Checkpoints(store.database)
-        self.lock_name = f"kopnet.lock.{service}.relay"
+        self.lock_name = f"kopnet.lock.{store.database.name}.relay"  # one relay per store
         self.checkpoint_name = "relay"
         self.active = False
         self._wake = threading.Event()

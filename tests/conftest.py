@@ -8,9 +8,14 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # before anything else imports sockets or threads: nameko runs on eventlet
 
+import atexit
+import base64
+import json
 import os
 import socket
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -20,8 +25,39 @@ import pytest
 from shared.config import DEFAULTS
 from shared.eventstore import EventStore, connect
 
-AMQP_URI = os.environ.get("AMQP_URI", DEFAULTS["AMQP_URI"])
 MONGODB_URI = os.environ.get("MONGODB_URI", DEFAULTS["MONGODB_URI"])
+BROKER_URI = os.environ.get("AMQP_URI", DEFAULTS["AMQP_URI"])
+
+
+def _session_vhost(broker_uri: str) -> tuple[str, str | None]:
+    """Gives this test session its own RabbitMQ vhost (queues, exchanges, RPC and locks),
+    so concurrent sessions on one broker never consume each other's messages. Needs the
+    management API (as `make up` starts it); without it the URI is used as it is."""
+    parsed = urllib.parse.urlsplit(broker_uri)
+    vhost = f"kopnet-test-{uuid.uuid4().hex[:8]}"
+    api = f"http://{parsed.hostname}:{os.environ.get('RABBITMQ_MGMT_PORT', '15672')}/api"
+    auth = base64.b64encode(f"{parsed.username or 'guest'}:{parsed.password or 'guest'}".encode()).decode()
+
+    def call(method: str, path: str, body: dict | None = None) -> None:
+        request = urllib.request.Request(f"{api}{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Authorization": f"Basic {auth}",
+                                                  "Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).close()
+
+    try:
+        call("PUT", f"/vhosts/{vhost}", {})
+        call("PUT", f"/permissions/{vhost}/{parsed.username or 'guest'}",
+             {"configure": ".*", "write": ".*", "read": ".*"})
+    except OSError:
+        return broker_uri, None
+    isolated = urllib.parse.urlunsplit(parsed._replace(path="/" + vhost))
+    atexit.register(lambda: call("DELETE", f"/vhosts/{vhost}"))
+    return isolated, vhost
+
+
+AMQP_URI, SESSION_VHOST = _session_vhost(BROKER_URI)
+os.environ["AMQP_URI"] = AMQP_URI  # service processes started by e2e tests inherit it
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.02,

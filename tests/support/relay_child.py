@@ -19,10 +19,10 @@ from shared.relay import OutboxRelay  # noqa: E402
 class CrashingRelay(OutboxRelay):
     mode = "normal"
 
-    def relay_batch(self, publisher, checkpoint):
+    def relay_pending(self, publisher, checkpoint):
         if self.mode == "before_publish" and self.store.read_all(after=checkpoint, limit=1):
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().relay_batch(publisher, checkpoint)
+        return super().relay_pending(publisher, checkpoint)
 
     def after_publish(self, events):
         if self.mode == "after_publish":
