@@ -230,13 +230,28 @@ class EventStore:
         return self._guard(page)
 
     def iterate_all(self, after: int = 0) -> Iterator[Envelope]:
-        """Every event after `after` in position order, streamed from one cursor."""
+        """Every event after `after` in position order, streamed from one cursor.
+
+        The cursor is unsorted so the server streams while it scans (FerretDB v1 sorts in
+        memory after a full scan); commits are put back in order here, which is cheap
+        because positions are gap-free: the next commit always starts at the last end + 1.
+        A commit that arrives before its predecessor waits; anything still waiting when
+        the cursor ends (a commit that became visible during the scan) is left for the
+        next read.
+        """
+        waiting: dict[int, dict[str, Any]] = {}
+        next_start: int | None = None
         try:
-            cursor = self.commits.find({"end": {"$gt": after}}).sort("_id", 1).batch_size(2000)
-            for document in cursor:
-                for event in self._envelopes(document):
-                    if event.position > after:
-                        yield event
+            for document in self.commits.find({"end": {"$gt": after}}).batch_size(1000):
+                if next_start is None and document["position"] <= after + 1:
+                    next_start = document["position"]
+                waiting[document["position"]] = document
+                while next_start is not None and next_start in waiting:
+                    ready = waiting.pop(next_start)
+                    next_start = ready["end"] + 1
+                    for event in self._envelopes(ready):
+                        if event.position > after:
+                            yield event
         except PyMongoError as error:
             raise StoreUnavailable(f"event store {self.database.name!r} stopped answering while "
                                    f"reading ({error}); run the command again.") from error
