@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pymongo
+import mongoengine.connection
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -71,16 +71,26 @@ def _key(position: int) -> str:
 
 
 def connect(uri: str, database: str, timeout_ms: int = 5000) -> Database:
-    """A pymongo database handle; fails fast with StoreUnavailable when nobody answers."""
-    client: pymongo.MongoClient = pymongo.MongoClient(
-        uri,
-        serverSelectionTimeoutMS=timeout_ms,
-        connectTimeoutMS=timeout_ms,
-        socketTimeoutMS=max(timeout_ms * 6, 30000),
-        retryWrites=False,  # FerretDB has no sessions; commands are idempotent by command_id
-        tz_aware=True,
-    )
-    return client[database]
+    """The service's database through mongoengine's connection registry (one client per
+    URI and database, shared by the store and the read models); fails fast with
+    StoreUnavailable when nobody answers."""
+    alias = f"kopnet:{database}:{uri}:{timeout_ms}"
+    if alias not in _registered:
+        mongoengine.connection.register_connection(
+            alias,
+            db=database,
+            host=uri,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=max(timeout_ms * 6, 30000),
+            retryWrites=False,  # FerretDB has no sessions; commands are idempotent by command_id
+            tz_aware=True,
+        )
+        _registered.add(alias)
+    return mongoengine.connection.get_db(alias)
+
+
+_registered: set[str] = set()
 
 
 class EventStore:
