@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class Subscriber:
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._parked = self.metrics.messages_parked.labels(service, subscription.name)
+        self._seconds = self.metrics.handler_seconds.labels(service, subscription.name)
 
     def stop(self) -> None:
         self._stop.set()
@@ -128,6 +130,7 @@ class Subscriber:
             correlation_id=event.correlation_id,
             causation_id=event.event_id,
         )
+        started = time.perf_counter()
         try:
             self.subscription.handler(event, context)
         except Exception:  # noqa: BLE001 - any failure is retried later, then parked: never lost
@@ -141,6 +144,8 @@ class Subscriber:
             retry = self._copy(message, {ATTEMPTS_HEADER: attempts}, expiration=str(int(delay * 1000)))
             publisher.publish_all([("", f"{self.queue}.retry", retry)])
             return self._count("retried")
+        finally:
+            self._seconds.observe(time.perf_counter() - started)
         try:
             self.processed.insert_one({"_id": mark})
         except DuplicateKeyError:

@@ -40,6 +40,9 @@ class Metrics:
         self.messages = Counter(
             "kopnet_messages_total", "Delivered messages by handler and outcome "
             "(applied, duplicate, retried, parked)", ["service", "handler", "outcome"], registry=r)
+        self.handler_seconds = Histogram(
+            "kopnet_handler_duration_seconds", "Event handler latency (subscriptions)",
+            ["service", "handler"], buckets=_LATENCY_BUCKETS, registry=r)
         self.messages_parked = Gauge(
             "kopnet_messages_parked", "Messages parked after too many failed tries, since start",
             ["service", "handler"], registry=r)

@@ -47,6 +47,8 @@ def test_a_redelivered_event_is_applied_once(database, amqp_uri, service_name):
         publish(amqp_uri, event.to_json(), event.to_json(), event.to_json())
         wait_for(lambda: outcomes(subscriber, "duplicate") == 2, what="two duplicates skipped")
         assert applied == [event.event_id]
+        text = subscriber.metrics.exposition().decode()
+        assert f'kopnet_handler_duration_seconds_count{{handler="counter",service="{service_name}"}} 1.0' in text
     finally:
         subscriber.stop()
         worker.wait()
