@@ -26,6 +26,7 @@ from .checkpoints import Checkpoints
 from .envelope import Envelope
 from .eventstore import Commit, EventStore, StoreUnavailable
 from .metrics import Metrics
+from .recent import RecentCommits
 
 log = logging.getLogger(__name__)
 _META = "projection_generations"
@@ -125,10 +126,12 @@ class ProjectionRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._head = 0
+        self._recent = RecentCommits()
         store.listeners.append(self._on_commit)
 
     def _on_commit(self, commit: Commit) -> None:
         self._head = max(self._head, commit.last_position)
+        self._recent.add(commit)
         self._wake.set()
 
     def stop(self) -> None:
@@ -174,16 +177,22 @@ class ProjectionRunner:
 
     def catch_up_once(self) -> bool:
         """Applies one batch to every projection that is behind; True if anything was applied."""
-        progressed = False
+        states = []
         for projection in self.projections:
-            progressed |= self._advance(projection)
+            gen = generation(self.database, projection.name)
+            states.append((projection, gen, self.checkpoints.load(f"projection:{projection.name}:g{gen}")))
+        positions = {checkpoint for _projection, _gen, checkpoint in states}
+        # Commits this process just appended serve every projection when they all stand at
+        # the same position (the steady state); otherwise each reads the store.
+        shared = self._recent.take_after(positions.pop()) if len(positions) == 1 else []
+        progressed = False
+        for projection, gen, checkpoint in states:
+            progressed |= self._advance(projection, gen, checkpoint, shared)
         return progressed
 
-    def _advance(self, projection: Projection) -> bool:
-        gen = generation(self.database, projection.name)
+    def _advance(self, projection: Projection, gen: int, checkpoint: int, fresh: list[Envelope]) -> bool:
         checkpoint_name = f"projection:{projection.name}:g{gen}"
-        checkpoint = self.checkpoints.load(checkpoint_name)
-        events = self.store.read_all(after=checkpoint, limit=self.batch_size)
+        events = fresh or self.store.read_all(after=checkpoint, limit=self.batch_size)
         if not events:
             self.metrics.projection_lag_events.labels(self.service, projection.name).set(0)
             return False

@@ -30,6 +30,7 @@ from .envelope import Envelope
 from .eventstore import Commit, EventStore, StoreUnavailable
 from .metrics import Metrics
 from .prefetch import prefetched
+from .recent import RecentCommits
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,12 @@ class OutboxRelay:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._known_head = 0
+        self._recent = RecentCommits()
         store.listeners.append(self._on_commit)
 
     def _on_commit(self, commit: Commit) -> None:
         self._known_head = max(self._known_head, commit.last_position)
+        self._recent.add(commit)
         self._wake.set()
 
     def stop(self) -> None:
@@ -104,6 +107,10 @@ class OutboxRelay:
         checkpoint. Batch n+1 is sent while batch n waits for its confirms; the checkpoint
         only ever moves to the end of a confirmed batch."""
         in_flight: tuple[int, list[Envelope]] | None = None
+        just_appended = self._recent.take_after(checkpoint)
+        if just_appended:  # the common case: this process wrote them a moment ago
+            in_flight, checkpoint = self._send(publisher, just_appended, None, checkpoint)
+            return self._confirmed(publisher, *in_flight)
         batch: list[Envelope] = []
         for event in prefetched(self.store.iterate_all(after=checkpoint)):
             batch.append(event)

@@ -1,0 +1,38 @@
+"""Commits this process has just appended, so a follower (relay, projections) can take
+them from memory instead of reading them back from the store.
+
+Only an unbroken chain that starts right after the follower's position is handed out:
+positions are gap-free, so a missing link means another process appended in between,
+and the follower falls back to reading the store. Memory is bounded: past `limit`
+commits the buffer empties itself and the store is read instead.
+"""
+from __future__ import annotations
+
+import threading
+
+from .envelope import Envelope
+from .eventstore import Commit
+
+
+class RecentCommits:
+    def __init__(self, limit: int = 5000):
+        self.limit = limit
+        self._by_start: dict[int, Commit] = {}
+        self._lock = threading.Lock()
+
+    def add(self, commit: Commit) -> None:
+        with self._lock:
+            if len(self._by_start) >= self.limit:
+                self._by_start.clear()
+            self._by_start[commit.first_position] = commit
+
+    def take_after(self, position: int) -> list[Envelope]:
+        """The events of the unbroken chain of commits starting at position + 1."""
+        with self._lock:
+            for start in [s for s in self._by_start if s <= position]:
+                del self._by_start[start]
+            events: list[Envelope] = []
+            while (commit := self._by_start.pop(position + 1, None)) is not None:
+                events.extend(commit.events)
+                position = commit.last_position
+            return events
