@@ -1,0 +1,1 @@
+"""Membership: cooperatives, members, RAT and the regulator's health view."""

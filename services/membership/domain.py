@@ -1,0 +1,327 @@
+"""Membership: cooperatives, their members, NIK claims and the health inputs.
+
+Pure: standard library and shared.aggregate only. Dates travel as ISO strings
+(`YYYY-MM-DD`) so that state and events stay plain JSON; commands take `today`/`now`
+from the caller so that nothing here reads a clock.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from shared.aggregate import Aggregate, DomainError, DomainEvent
+
+KINDS = ("ksp", "kspps", "konsumen", "produsen", "pemasaran", "jasa")
+
+# West Java's 27 regencies and cities (18 kabupaten, 9 kota), as slugs.
+REGENCIES = (
+    "kabupaten-bogor", "kabupaten-sukabumi", "kabupaten-cianjur", "kabupaten-bandung",
+    "kabupaten-garut", "kabupaten-tasikmalaya", "kabupaten-ciamis", "kabupaten-kuningan",
+    "kabupaten-cirebon", "kabupaten-majalengka", "kabupaten-sumedang", "kabupaten-indramayu",
+    "kabupaten-subang", "kabupaten-purwakarta", "kabupaten-karawang", "kabupaten-bekasi",
+    "kabupaten-bandung-barat", "kabupaten-pangandaran",
+    "kota-bogor", "kota-sukabumi", "kota-bandung", "kota-cirebon", "kota-bekasi", "kota-depok",
+    "kota-cimahi", "kota-tasikmalaya", "kota-banjar",
+)
+
+SHU_POOLS = ("reserve", "jasa_modal", "jasa_usaha", "board", "staff", "education", "social")
+
+# Quorum: a RAT is quorate when attendance *exceeds* `quorum_percent` percent of the admitted
+# members, i.e. attendees * 100 > admitted * quorum_percent. The default 50 is therefore
+# exactly the law's "more than half" (10 admitted: 6 needed; 1000 admitted: 501 needed), which
+# no "at least N percent" reading of 51 gives. Range 1..99 (100 could never be exceeded).
+DEFAULT_BYLAWS = {"pokok_amount": 100_000, "wajib_amount": 25_000, "quorum_percent": 50}
+
+# Events of other services that prove business activity or online reporting. A ledger
+# posting counts only when the ledger marks it as business (not e.g. an opening balance).
+ACTIVITY_EVENTS = frozenset({"ledger.JournalEntryPosted", "networking.OrderSettled",
+                             "financing.ContractDisbursed", "financing.InstalmentPaid"})
+REPORTING_EVENTS = frozenset({"ledger.FiscalYearClosed", "ledger.ReportPublished"})
+
+# A NIK claim whose member stream never appeared is abandoned after this long: the request
+# that made it crashed between its two steps (see Membership.apply_member in application.py).
+ORPHAN_CLAIM_AFTER = timedelta(minutes=5)
+
+
+def trigger(aggregate: Aggregate, event: str, /, **data: Any) -> None:
+    """Aggregate.trigger for payloads with a `name` field. Works around a kernel bug: its
+    `trigger(self, name, **data)` lets `name=...` collide with the event-name parameter.
+    Same steps as Aggregate.trigger: apply, then remember as pending."""
+    domain_event = DomainEvent(event, data)
+    aggregate._apply(domain_event)
+    aggregate._pending.append(domain_event)
+
+
+def conflict(message: str) -> DomainError:
+    return DomainError("conflict", message)
+
+
+def invalid(field: str, message: str) -> DomainError:
+    return DomainError("validation_error", message, {field: [message]})
+
+
+def quorum_reached(attendees: int, admitted: int, quorum_percent: int) -> bool:
+    return attendees * 100 > admitted * quorum_percent
+
+
+def counts_as_activity(event_type: str, payload: Mapping[str, Any]) -> bool:
+    if event_type == "ledger.JournalEntryPosted":
+        return payload.get("business_activity") is True
+    return event_type in ACTIVITY_EVENTS
+
+
+def health(state: Mapping[str, Any], today: date) -> dict[str, bool]:
+    """The regulator's flags, relative to `today` (they age, so they are never stored).
+
+    Works on a Cooperative's state or its directory document (same field names). A
+    dissolved cooperative is none of these things any more.
+    """
+    if state.get("status") != "active":
+        return {"active": False, "rat_compliant": False, "reporting_online": False, "healthy": False}
+    last = state.get("last_activity_on")
+    active = last is not None and date.fromisoformat(last) > _one_year_before(today)
+    rat_compliant = today.year - 1 in state.get("rat_fiscal_years", [])
+    return {"active": active, "rat_compliant": rat_compliant,
+            "reporting_online": state.get("last_report_on") is not None,
+            "healthy": active and rat_compliant}
+
+
+def _one_year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+class Cooperative(Aggregate):
+    """Id = derived_id("cooperative", registration_number): creating the stream at version 0
+    is the network-wide uniqueness check of the registration number."""
+
+    def __init__(self, id: str):
+        super().__init__(id)
+        self.status = "new"
+        self.name = self.registration_number = self.kind = self.regency = ""
+        self.is_pesantren = False
+        self.founded_on = self.registered_at = ""
+        self.bylaws: dict[str, int] = dict(DEFAULT_BYLAWS)
+        self.rat_fiscal_years: list[int] = []
+        self.last_activity_on: str | None = None
+        self.last_report_on: str | None = None
+
+    # -- commands ---------------------------------------------------------------------------
+    def register(self, *, name: str, registration_number: str, kind: str, regency: str,
+                 is_pesantren: bool, founded_on: str, bylaws: Mapping[str, int], today: date,
+                 now: str) -> None:
+        if self.exists:
+            raise conflict(f"registration number {registration_number} is already registered")
+        if kind not in KINDS:
+            raise invalid("kind", f"kind must be one of {', '.join(KINDS)}")
+        if regency not in REGENCIES:
+            raise invalid("regency", "regency must be one of West Java's 27 kabupaten/kota")
+        if date.fromisoformat(founded_on) > today:
+            raise invalid("founded_on", "founded_on must not be in the future")
+        trigger(self, "CooperativeRegistered", cooperative_id=self.id, name=name,
+                registration_number=registration_number, kind=kind, regency=regency,
+                is_pesantren=is_pesantren, founded_on=founded_on,
+                bylaws={**DEFAULT_BYLAWS, **bylaws}, registered_at=now)
+
+    def dissolve(self, on: str) -> None:
+        self._require_exists()
+        if self.status == "dissolved":
+            raise conflict(f"cooperative {self.id} is already dissolved")
+        self.trigger("CooperativeDissolved", cooperative_id=self.id, dissolved_on=on)
+
+    def ensure_accepts_members(self) -> None:
+        self._require_exists()
+        if self.status == "dissolved":
+            raise DomainError("cooperative_dissolved", f"cooperative {self.id} is dissolved")
+
+    def hold_annual_meeting(self, *, fiscal_year: int, held_on: str, attendees: int,
+                            shu_allocation: Mapping[str, int], admitted_members: int) -> None:
+        self._require_exists()
+        if fiscal_year in self.rat_fiscal_years:
+            raise conflict(f"the RAT for fiscal year {fiscal_year} is already recorded")
+        if date.fromisoformat(held_on) <= date(fiscal_year, 12, 31):
+            raise invalid("held_on", f"a RAT for {fiscal_year} is held after that fiscal year ends")
+        allocation = validated_allocation(shu_allocation)
+        if attendees > admitted_members:
+            raise invalid("attendees", f"attendees exceed the {admitted_members} admitted members")
+        quorum = self.bylaws["quorum_percent"]
+        if not quorum_reached(attendees, admitted_members, quorum):
+            raise DomainError("quorum_not_reached",
+                              f"{attendees} of {admitted_members} admitted members attended; more than "
+                              f"{quorum}% must attend")
+        self.trigger("AnnualMeetingHeld", cooperative_id=self.id, fiscal_year=fiscal_year,
+                     held_on=held_on, attendees=attendees, admitted_members=admitted_members,
+                     quorum_percent=quorum, shu_allocation=allocation)
+
+    def record_activity(self, on: str, source_event_id: str, source_event_type: str) -> None:
+        """Records only a later date than the last one: health needs the latest, not every posting."""
+        self._require_exists()
+        if self.last_activity_on is None or on > self.last_activity_on:
+            self.trigger("BusinessActivityRecorded", cooperative_id=self.id, on=on,
+                         source_event_id=source_event_id, source_event_type=source_event_type)
+
+    def record_online_report(self, on: str, source_event_id: str, source_event_type: str) -> None:
+        self._require_exists()
+        if self.last_report_on is None or on > self.last_report_on:
+            self.trigger("OnlineReportRecorded", cooperative_id=self.id, on=on,
+                         source_event_id=source_event_id, source_event_type=source_event_type)
+
+    def _require_exists(self) -> None:
+        if not self.exists:
+            raise DomainError("not_found", f"cooperative {self.id} does not exist")
+
+    # -- events -----------------------------------------------------------------------------
+    def apply_CooperativeRegistered(self, data: dict) -> None:
+        self.cooperative_id = self.id
+        for key in ("name", "registration_number", "kind", "regency", "is_pesantren", "founded_on",
+                    "registered_at"):
+            setattr(self, key, data[key])
+        self.bylaws = dict(data["bylaws"])
+        self.status = "active"
+
+    def apply_CooperativeDissolved(self, data: dict) -> None:
+        self.status = "dissolved"
+
+    def apply_AnnualMeetingHeld(self, data: dict) -> None:
+        self.rat_fiscal_years = sorted({*self.rat_fiscal_years, data["fiscal_year"]})
+
+    def apply_BusinessActivityRecorded(self, data: dict) -> None:
+        self.last_activity_on = data["on"]
+
+    def apply_OnlineReportRecorded(self, data: dict) -> None:
+        self.last_report_on = data["on"]
+
+
+def validated_allocation(allocation: Mapping[str, int]) -> dict[str, int]:
+    """All seven pools (a missing pool is 0); unknown pools and sums other than 100 refused."""
+    unknown = sorted(set(allocation) - set(SHU_POOLS))
+    if unknown:
+        raise invalid("shu_allocation", f"unknown pools: {', '.join(unknown)}")
+    full = {pool: allocation.get(pool, 0) for pool in SHU_POOLS}
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in full.values()):
+        raise invalid("shu_allocation", "every pool is a whole percentage, 0 or more")
+    if sum(full.values()) != 100:
+        raise invalid("shu_allocation", f"the pools add up to {sum(full.values())}, not 100")
+    return full
+
+
+class Member(Aggregate):
+    """One person's membership of one cooperative. Id = derived from the applying command's
+    id, so a retried application lands on the same stream."""
+
+    def __init__(self, id: str):
+        super().__init__(id)
+        self.status = "new"
+        self.name = self.nik = self.phone = self.joined_on = ""
+
+    def apply_for(self, *, cooperative_id: str, name: str, nik: str, phone: str, joined_on: str,
+                  today: date) -> None:
+        if self.exists:
+            raise conflict(f"member {self.id} already exists")
+        if not (len(nik) == 16 and nik.isascii() and nik.isdigit()):
+            raise invalid("nik", "NIK is exactly 16 digits")
+        if date.fromisoformat(joined_on) > today:
+            raise invalid("joined_on", "joined_on must not be in the future")
+        trigger(self, "MemberApplied", cooperative_id=cooperative_id, member_id=self.id, name=name,
+                nik=nik, phone=phone, joined_on=joined_on)
+
+    def admit(self, on: str, bylaws: Mapping[str, int]) -> None:
+        self._transition("admit", {"applied"}, on)
+        self.trigger("MemberAdmitted", cooperative_id=self.cooperative_id, member_id=self.id,
+                     admitted_on=on, pokok_amount=bylaws["pokok_amount"],
+                     wajib_amount=bylaws["wajib_amount"])
+
+    def suspend(self, on: str) -> None:
+        self._transition("suspend", {"admitted"}, on)
+        self.trigger("MemberSuspended", cooperative_id=self.cooperative_id, member_id=self.id,
+                     suspended_on=on)
+
+    def reinstate(self, on: str) -> None:
+        self._transition("reinstate", {"suspended"}, on)
+        self.trigger("MemberReinstated", cooperative_id=self.cooperative_id, member_id=self.id,
+                     reinstated_on=on)
+
+    def exit(self, on: str) -> None:
+        self._transition("exit", {"admitted", "suspended"}, on)
+        # previous_status lets read models keep the admitted count from this event alone.
+        self.trigger("MemberExited", cooperative_id=self.cooperative_id, member_id=self.id,
+                     exited_on=on, previous_status=self.status)
+
+    def _transition(self, action: str, allowed_from: set[str], on: str) -> None:
+        if not self.exists:
+            raise DomainError("not_found", f"member {self.id} does not exist")
+        if self.status not in allowed_from:
+            raise conflict(f"cannot {action} a member who is {self.status}")
+        if on < self.joined_on:
+            raise invalid("on", f"{on} is before the member joined ({self.joined_on})")
+
+    def apply_MemberApplied(self, data: dict) -> None:
+        self.cooperative_id = data["cooperative_id"]
+        for key in ("name", "nik", "phone", "joined_on"):
+            setattr(self, key, data[key])
+        self.status = "applied"
+
+    def apply_MemberAdmitted(self, data: dict) -> None:
+        self.status = "admitted"
+
+    def apply_MemberSuspended(self, data: dict) -> None:
+        self.status = "suspended"
+
+    def apply_MemberReinstated(self, data: dict) -> None:
+        self.status = "admitted"
+
+    def apply_MemberExited(self, data: dict) -> None:
+        self.status = "exited"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "cooperative_id": self.cooperative_id, "name": self.name, "nik": self.nik,
+                "phone": self.phone, "joined_on": self.joined_on, "status": self.status}
+
+
+class NikClaim(Aggregate):
+    """Stream id f"{cooperative_id}:{nik}": the first append at version 0 decides which of
+    several concurrent applicants gets the NIK; the claim is released when its member exits."""
+
+    snapshot_every = 0
+
+    def __init__(self, id: str):
+        super().__init__(id)
+        self.member_id: str | None = None
+        self.claimed_at = ""
+
+    def claim(self, *, cooperative_id: str, nik: str, member_id: str, holder_status: str | None,
+              now: str) -> None:
+        """`holder_status` is the current holder's member status (None: no such stream yet)."""
+        if self.member_id == member_id:
+            return  # a retry of the same application
+        if self.member_id is not None and not self._abandoned(holder_status, now):
+            raise conflict(f"NIK {nik} already belongs to a member of this cooperative")
+        self.trigger("NikClaimed", cooperative_id=cooperative_id, nik=nik, member_id=member_id,
+                     claimed_at=now)
+
+    def _abandoned(self, holder_status: str | None, now: str) -> bool:
+        if holder_status == "exited":
+            return True  # the holder left but the release after its exit was lost
+        if holder_status is None:
+            return _instant(now) - _instant(self.claimed_at) > ORPHAN_CLAIM_AFTER
+        return False
+
+    def release(self, member_id: str) -> None:
+        if self.member_id == member_id:
+            self.trigger("NikReleased", cooperative_id=self.cooperative_id, nik=self.id.split(":", 1)[1],
+                         member_id=member_id)
+
+    def apply_NikClaimed(self, data: dict) -> None:
+        self.cooperative_id = data["cooperative_id"]
+        self.member_id = data["member_id"]
+        self.claimed_at = data["claimed_at"]
+
+    def apply_NikReleased(self, data: dict) -> None:
+        self.member_id = None
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

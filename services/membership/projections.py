@@ -1,0 +1,125 @@
+"""Read models: the cooperative directory (with the health inputs and the admitted count)
+and the member list. Health flags age with the calendar, so they are computed when read."""
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+from pymongo.collection import Collection
+
+from shared.aggregate import DomainError
+from shared.envelope import Envelope
+from shared.projection import Projection, View
+
+from .domain import health
+
+DIRECTORY = "cooperative_directory"
+MEMBER_LIST = "member_list"
+
+_PROFILE_FIELDS = ("name", "registration_number", "kind", "regency", "is_pesantren", "founded_on",
+                   "bylaws", "registered_at")
+# How each member event moves the cooperative's count of admitted members.
+_ADMITTED_DELTA = {"MemberAdmitted": 1, "MemberSuspended": -1, "MemberReinstated": 1}
+
+
+class CooperativeDirectory(Projection):
+    name = DIRECTORY
+    collections = ("cooperatives",)
+    handles = frozenset(f"membership.{name}" for name in (
+        "CooperativeRegistered", "CooperativeDissolved", "AnnualMeetingHeld", "BusinessActivityRecorded",
+        "OnlineReportRecorded", "MemberAdmitted", "MemberSuspended", "MemberReinstated", "MemberExited"))
+
+    def handle(self, event: Envelope, view: View) -> None:
+        payload = event.payload
+        doc_id = payload["cooperative_id"]
+        if event.name == "CooperativeRegistered":
+            view.put("cooperatives", doc_id, {
+                **{key: payload[key] for key in _PROFILE_FIELDS}, "id": doc_id, "status": "active",
+                "rat_fiscal_years": [], "last_activity_on": None, "last_report_on": None,
+                "admitted_members": 0})
+            return
+        doc = view.get("cooperatives", doc_id)
+        if doc is None:
+            return
+        if event.name == "CooperativeDissolved":
+            doc["status"] = "dissolved"
+        elif event.name == "AnnualMeetingHeld":
+            doc["rat_fiscal_years"] = sorted({*doc["rat_fiscal_years"], payload["fiscal_year"]})
+        elif event.name == "BusinessActivityRecorded":
+            doc["last_activity_on"] = payload["on"]
+        elif event.name == "OnlineReportRecorded":
+            doc["last_report_on"] = payload["on"]
+        elif event.name == "MemberExited":
+            doc["admitted_members"] -= payload["previous_status"] == "admitted"
+        else:
+            doc["admitted_members"] += _ADMITTED_DELTA[event.name]
+        view.put("cooperatives", doc_id, doc)
+
+
+class MemberList(Projection):
+    name = MEMBER_LIST
+    collections = ("members",)
+    handles = frozenset(f"membership.{name}" for name in (
+        "MemberApplied", "MemberAdmitted", "MemberSuspended", "MemberReinstated", "MemberExited"))
+    _STATUS = {"MemberAdmitted": "admitted", "MemberSuspended": "suspended",
+               "MemberReinstated": "admitted", "MemberExited": "exited"}
+
+    def handle(self, event: Envelope, view: View) -> None:
+        payload = event.payload
+        if event.name == "MemberApplied":
+            view.put("members", event.stream_id, {
+                "id": event.stream_id, "status": "applied",
+                **{key: payload[key] for key in ("cooperative_id", "name", "nik", "phone", "joined_on")}})
+            return
+        doc = view.get("members", event.stream_id)
+        if doc is not None:
+            view.put("members", event.stream_id, {**doc, "status": self._STATUS[event.name]})
+
+
+# -- reading -------------------------------------------------------------------------------------
+def profile(state: dict[str, Any], today: date) -> dict[str, Any]:
+    """The public cooperative profile, from a directory document or a Cooperative's state."""
+    return {"id": state["id"], **{key: state[key] for key in _PROFILE_FIELDS}, "status": state["status"],
+            "health": health(state, today)}
+
+
+def member_view(doc: dict[str, Any]) -> dict[str, Any]:
+    return {key: doc[key] for key in ("id", "cooperative_id", "name", "nik", "phone", "joined_on", "status")}
+
+
+Keep = Callable[[dict[str, Any]], bool]
+
+
+def page(collection: Collection, query: dict[str, Any], limit: int, cursor: str | None,
+         keep: Keep = lambda doc: True) -> tuple[list[dict[str, Any]], str | None]:
+    """Documents in `_id` order after the cursor; `next` is set only when more remain."""
+    after = _decode(cursor)
+    if after is not None:
+        query = {**query, "_id": {**query.get("_id", {}), "$gt": after}}
+    found: list[dict[str, Any]] = []
+    for doc in _scan(collection, query):
+        if keep(doc):
+            if len(found) == limit:
+                return found, _encode(found[-1]["_id"])
+            found.append(doc)
+    return found, None
+
+
+def _scan(collection: Collection, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from collection.find(query).sort("_id", 1).batch_size(500)
+
+
+def _encode(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise DomainError("validation_error", "invalid cursor", {"cursor": ["invalid cursor"]}) from None

@@ -1,0 +1,75 @@
+"""The membership nameko service: thin RPC entrypoints over the use cases in application.py."""
+from __future__ import annotations
+
+from nameko.rpc import rpc
+
+from shared.kernel import ServiceDefinition
+from shared.providers import KernelProvider
+
+from .application import Membership, health_inputs_policy
+from .projections import CooperativeDirectory, MemberList
+from .schemas import registry
+
+definition = ServiceDefinition("membership", registry,
+                               projections=[CooperativeDirectory(), MemberList()],
+                               policies=[health_inputs_policy])
+
+
+class MembershipService:
+    name = "membership"
+    kernel = KernelProvider(definition)
+
+    @property
+    def membership(self) -> Membership:
+        return Membership(self.kernel)
+
+    @rpc
+    def register_cooperative(self, data, context=None):
+        return self.membership.register_cooperative(data, context)
+
+    @rpc
+    def list_cooperatives(self, filters=None, limit=None, cursor=None):
+        return self.membership.list_cooperatives(filters, limit, cursor)
+
+    @rpc
+    def get_cooperative(self, cooperative_id):
+        return self.membership.get_cooperative(cooperative_id)
+
+    @rpc
+    def dissolve_cooperative(self, cooperative_id, context=None):
+        return self.membership.dissolve_cooperative(cooperative_id, context)
+
+    @rpc
+    def apply_member(self, cooperative_id, data, context=None):
+        return self.membership.apply_member(cooperative_id, data, context)
+
+    @rpc
+    def list_members(self, cooperative_id, limit=None, cursor=None, status=None):
+        return self.membership.list_members(cooperative_id, limit, cursor, status)
+
+    @rpc
+    def get_member(self, cooperative_id, member_id):
+        return self.membership.get_member(cooperative_id, member_id)
+
+    @rpc
+    def change_member_status(self, cooperative_id, member_id, action, context=None, on=None):
+        return self.membership.change_member_status(cooperative_id, member_id, action, context, on)
+
+    @rpc
+    def record_annual_meeting(self, cooperative_id, data, context=None):
+        return self.membership.record_annual_meeting(cooperative_id, data, context)
+
+    @rpc
+    def network_health(self, today=None):
+        return self.membership.network_health(today)
+
+    @rpc
+    def member_status(self, cooperative_id, member_id):
+        return self.membership.member_status(cooperative_id, member_id)
+
+    @rpc
+    def cooperative_bylaws(self, cooperative_id):
+        return self.membership.cooperative_bylaws(cooperative_id)
+
+
+service_class = MembershipService
