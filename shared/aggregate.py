@@ -58,7 +58,7 @@ class Aggregate:
         self._pending: list[DomainEvent] = []
 
     # -- commands use this ---------------------------------------------------------------
-    def trigger(self, name: str, **data: Any) -> None:
+    def trigger(self, name: str, /, **data: Any) -> None:
         event = DomainEvent(name, data)
         self._apply(event)
         self._pending.append(event)

@@ -85,6 +85,7 @@ def connect(uri: str, database: str, timeout_ms: int = 5000) -> Database:
             socketTimeoutMS=max(timeout_ms * 6, 30000),
             retryWrites=False,  # FerretDB has no sessions; commands are idempotent by command_id
             tz_aware=True,
+            uuidRepresentation="standard",
         )
         _registered.add(alias)
     return mongoengine.connection.get_db(alias)
