@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from shared.aggregate import Aggregate, DomainError, DomainEvent
+from shared.aggregate import Aggregate, DomainError
 
 KINDS = ("ksp", "kspps", "konsumen", "produsen", "pemasaran", "jasa")
 
@@ -42,15 +42,6 @@ REPORTING_EVENTS = frozenset({"ledger.FiscalYearClosed", "ledger.ReportPublished
 # A NIK claim whose member stream never appeared is abandoned after this long: the request
 # that made it crashed between its two steps (see Membership.apply_member in application.py).
 ORPHAN_CLAIM_AFTER = timedelta(minutes=5)
-
-
-def trigger(aggregate: Aggregate, event: str, /, **data: Any) -> None:
-    """Aggregate.trigger for payloads with a `name` field. Works around a kernel bug: its
-    `trigger(self, name, **data)` lets `name=...` collide with the event-name parameter.
-    Same steps as Aggregate.trigger: apply, then remember as pending."""
-    domain_event = DomainEvent(event, data)
-    aggregate._apply(domain_event)
-    aggregate._pending.append(domain_event)
 
 
 def conflict(message: str) -> DomainError:
@@ -121,7 +112,7 @@ class Cooperative(Aggregate):
             raise invalid("regency", "regency must be one of West Java's 27 kabupaten/kota")
         if date.fromisoformat(founded_on) > today:
             raise invalid("founded_on", "founded_on must not be in the future")
-        trigger(self, "CooperativeRegistered", cooperative_id=self.id, name=name,
+        self.trigger("CooperativeRegistered", cooperative_id=self.id, name=name,
                 registration_number=registration_number, kind=kind, regency=regency,
                 is_pesantren=is_pesantren, founded_on=founded_on,
                 bylaws={**DEFAULT_BYLAWS, **bylaws}, registered_at=now)
@@ -225,7 +216,7 @@ class Member(Aggregate):
             raise invalid("nik", "NIK is exactly 16 digits")
         if date.fromisoformat(joined_on) > today:
             raise invalid("joined_on", "joined_on must not be in the future")
-        trigger(self, "MemberApplied", cooperative_id=cooperative_id, member_id=self.id, name=name,
+        self.trigger("MemberApplied", cooperative_id=cooperative_id, member_id=self.id, name=name,
                 nik=nik, phone=phone, joined_on=joined_on)
 
     def admit(self, on: str, bylaws: Mapping[str, int]) -> None:
