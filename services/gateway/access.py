@@ -1,0 +1,50 @@
+"""The role matrix (http-api.md, Membership): who may call what, decided from the token alone.
+
+A policy answers from the principal and the path's ids; it never looks anything up, so a
+principal of cooperative A learns nothing about B (403 whether or not B exists).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from .auth import Principal
+
+Policy = Callable[[Principal, Mapping[str, str]], bool]
+
+
+def network_admin(principal: Principal, path: Mapping[str, str]) -> bool:
+    return principal.role == "network_admin"
+
+
+def coop_admin(principal: Principal, path: Mapping[str, str]) -> bool:
+    """The board of the cooperative in the path."""
+    return principal.role == "coop_admin" and principal.cooperative_id == path.get("cooperative_id")
+
+
+def of_cooperative(principal: Principal, path: Mapping[str, str]) -> bool:
+    """The network admin, or the cooperative's own board or members."""
+    return network_admin(principal, path) or (
+        principal.role in ("coop_admin", "member") and principal.cooperative_id == path.get("cooperative_id"))
+
+
+def coop_admin_or_the_member(principal: Principal, path: Mapping[str, str]) -> bool:
+    return coop_admin(principal, path) or (
+        principal.role == "member" and principal.cooperative_id == path.get("cooperative_id")
+        and principal.member_id == path.get("member_id"))
+
+
+def network_or_cooperative(principal: Principal, path: Mapping[str, str]) -> bool:
+    """Anyone but partners (a cooperative's principals then see their own cooperative only)."""
+    return principal.role in ("network_admin", "coop_admin", "member")
+
+
+def describe(policy: Policy) -> str:
+    """The policy in words, for the OpenAPI document."""
+    words: dict[Policy, str] = {
+        network_admin: "network_admin",
+        coop_admin: "coop_admin of the cooperative",
+        of_cooperative: "network_admin, or a coop_admin or member of the cooperative",
+        coop_admin_or_the_member: "coop_admin of the cooperative, or that member",
+        network_or_cooperative: "network_admin (all cooperatives); coop_admin and member (their own)",
+    }
+    return words[policy]

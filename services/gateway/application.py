@@ -1,0 +1,85 @@
+"""One request, start to finish: correlate, authenticate, read, claim the idempotency key,
+authorize, validate, call the service, answer. Every failure leaves through `errors`.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from marshmallow import Schema
+from werkzeug.wrappers import Request, Response
+
+from shared.envelope import new_id
+
+from .auth import Principal, authenticate
+from .errors import ApiError, to_api_error
+from .idempotency import Claim, Replay, fingerprint
+from .openapi import document
+from .routes import ROUTES, Call, Route
+from .schemas import plain
+from .web import MAX_BODY_BYTES, correlation_id, json_response, read_json
+
+
+class KeyStore(Protocol):
+    def begin(self, principal: str, key: str, request_print: str) -> Claim | Replay: ...
+    def finish(self, claim: Claim, status: int, body: Any) -> None: ...
+    def abandon(self, claim: Claim) -> None: ...
+
+
+class Gateway:
+    def __init__(self, secret: str, keys: KeyStore, max_body_bytes: int = MAX_BODY_BYTES):
+        self.secret = secret
+        self.keys = keys
+        self.max_body_bytes = max_body_bytes
+
+    def handle(self, request: Request, route_name: str, rpc: Any, **path: str) -> Response:
+        request_id = correlation_id(request)
+        route = ROUTES[route_name]
+        headers = {}
+        try:
+            principal = authenticate(request.headers.get("Authorization"), self.secret)
+            body = read_json(request, self.max_body_bytes) if route.method == "POST" else None
+            context = {"command_id": new_id(), "correlation_id": request_id}
+            key = request.headers.get("Idempotency-Key")
+            if route.method != "POST" or key is None:
+                status, payload = self.run(route, principal, path, request.args, body, context, rpc)
+            else:
+                request_print = fingerprint(route.method, request.path, body)
+                outcome = self.keys.begin(principal.key, key, request_print)
+                if isinstance(outcome, Replay):
+                    status, payload, headers = outcome.status, outcome.body, {"Idempotent-Replayed": "true"}
+                else:
+                    context["command_id"] = outcome.command_id
+                    status, payload = self.run_once(outcome, route, principal, path, request.args, body,
+                                                    context, rpc)
+        except Exception as error:  # noqa: BLE001 - every failure answers in the error format
+            api_error = to_api_error(error, request_id)
+            status, payload = api_error.status, api_error.body()
+        return json_response(status, payload, request_id, headers)
+
+    @staticmethod
+    def openapi(request: Request) -> Response:
+        return json_response(200, document(), correlation_id(request))
+
+    def run_once(self, claim: Claim, route: Route, principal: Principal, path: dict[str, str],
+                 args: Any, body: Any, context: dict[str, str], rpc: Any) -> tuple[int, Any]:
+        """Runs a claimed request; stores its answer unless it is one worth retrying."""
+        try:
+            status, payload = self.run(route, principal, path, args, body, context, rpc)
+        except Exception as error:  # noqa: BLE001 - decided below, re-raised as an ApiError
+            api_error = to_api_error(error, context["correlation_id"])
+            if api_error.retryable:
+                self.keys.abandon(claim)
+                raise api_error from None
+            status, payload = api_error.status, api_error.body()
+        self.keys.finish(claim, status, payload)
+        return status, payload
+
+    @staticmethod
+    def run(route: Route, principal: Principal, path: dict[str, str], args: Any, body: Any,
+            context: dict[str, str], rpc: Any) -> tuple[int, Any]:
+        if not route.allow(principal, path):
+            raise ApiError("forbidden", f"a {principal.role} token may not do this here ({route.summary})")
+        query = plain(route.query() if route.query else Schema(), dict(args.items()))
+        call = Call(principal, dict(path), query, plain(route.body() if route.body else Schema(), body),
+                    context)
+        return route.status, route.response().dump(route.run(rpc, call))

@@ -1,0 +1,88 @@
+"""nameko RPC with a deadline: an answer within `timeout` seconds, or 503 and nothing changed.
+
+nameko 2.14's RpcProxy waits forever, and a request published while the service is down
+waits in the service's durable queue to run whenever it comes back — after the client was
+told it failed. This proxy publishes every request with an AMQP per-message expiration
+(`EXPIRY_SHARE` of the timeout, e.g. 4 s of 5 s; nameko's Publisher passes `expiration`
+through to kombu), so RabbitMQ drops a request nobody picked up in time and never delivers
+it later; and it waits for the reply at most `timeout`, so a request picked up just before
+it expired still has the rest of the timeout to answer. Requests also carry their deadline
+as nameko context data (`kopnet_deadline`, epoch seconds) for a service that wants to refuse
+work that is already too late. A service that was never started (no queue) fails at once.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import eventlet
+from marshmallow import ValidationError
+from nameko.exceptions import UnknownService, deserialize_to_instance
+from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
+
+import shared.providers  # noqa: F401 - DomainError, ConcurrencyError, StoreUnavailable cross RPC as themselves
+
+from .errors import DependencyUnavailable
+
+DEFAULT_TIMEOUT = 5.0
+EXPIRY_SHARE = 0.8
+DEADLINE = "kopnet_deadline"
+
+deserialize_to_instance(ValidationError)
+
+
+class ExpiringRpcProxy(RpcProxy):
+    def __init__(self, target_service: str):
+        super().__init__(target_service)
+        self.timeout = DEFAULT_TIMEOUT
+
+    def setup(self) -> None:
+        settings = self.container.config.get("GATEWAY") or {}
+        self.timeout = float(settings.get("RPC_TIMEOUT") or DEFAULT_TIMEOUT)
+        self.options["expiration"] = self.timeout * EXPIRY_SHARE  # seconds, as kombu takes it
+
+    def get_dependency(self, worker_ctx: Any) -> ServiceProxy:
+        return _ServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener, self.timeout,
+                             **self.options)
+
+
+class _ServiceProxy(ServiceProxy):
+    def __init__(self, worker_ctx: Any, service_name: str, reply_listener: Any, timeout: float,
+                 **options: Any):
+        self.timeout = timeout
+        super().__init__(worker_ctx, service_name, reply_listener, **options)
+
+    def __getattr__(self, name: str) -> MethodProxy:
+        return _MethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener, self.timeout,
+                            **self.options)
+
+
+class _MethodProxy(MethodProxy):
+    def __init__(self, worker_ctx: Any, service_name: str, method_name: str, reply_listener: Any,
+                 timeout: float, **options: Any):
+        self.timeout = timeout
+        self.deadline = 0.0
+        super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
+
+    def get_message_headers(self, worker_ctx: Any) -> dict[str, Any]:
+        headers = super().get_message_headers(worker_ctx)
+        headers[self._get_header_name(DEADLINE)] = self.deadline
+        return headers
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.deadline = time.time() + self.timeout
+        try:
+            reply = self._call(*args, **kwargs)
+        except UnknownService:
+            raise DependencyUnavailable(f"{self.service_name} is not running") from None
+        with eventlet.Timeout(self.timeout, False):
+            return reply.result()
+        self._forget(reply)
+        raise DependencyUnavailable(f"{self.service_name} did not answer within {self.timeout:g}s; "
+                                    "the request expired unprocessed")
+
+    def _forget(self, reply: Any) -> None:
+        waiting = self.reply_listener._reply_events
+        for correlation_id, event in list(waiting.items()):
+            if event is reply.reply_event:
+                waiting.pop(correlation_id, None)
