@@ -1,0 +1,359 @@
+"""The ledger's aggregates: a cooperative's Books and each member's SavingsAccount.
+
+Pure: standard library and shared only; commands take `today` and ids from the caller.
+
+Books (stream id = cooperative id) holds the chart, the RAT resolutions, the fiscal-year lock
+and every journal entry that is not a savings movement: manual, integration, reversal and
+closing entries. Its state keeps the entries, results and member business of the open years
+only (a closed year can never change again).
+
+SavingsAccount (stream id = "<cooperative>:<member>") holds one member's pokok, wajib and
+sukarela. Each movement is committed together with its `JournalEntryPosted` event: one
+commit, one stream, so savings and books cannot disagree, and the optimistic version check
+that keeps sukarela ≥ 0 under racing withdrawals covers the entry too.
+
+Year-end lock across both: closing year Y first records `FiscalYearClosing` in Books (from
+then on Books refuses entries dated ≤ Y and new savings accounts start locked through Y),
+then locks every enrolled member's SavingsAccount through Y (`SavingsYearLocked`), and only
+then computes SHU and records `FiscalYearClosed` with the closing entries. Every entry dated
+inside Y is therefore refused atomically by the stream that would hold it.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from shared.aggregate import Aggregate, DomainError, not_found
+
+from . import accounting as acc
+from .accounting import invalid
+
+
+class Books(Aggregate):
+    def __init__(self, id: str):
+        super().__init__(id)
+        self.status = "new"
+        self.name = ""
+        self.chart: dict[str, dict[str, str]] = {}
+        self.members: dict[str, bool] = {}
+        self.closed_through = 0        # every year up to this one is locked
+        self.closing = 0               # the year whose close has begun, until it is closed
+        self.resolutions: dict[str, dict[str, Any]] = {}   # fiscal year -> RAT resolution
+        self.closed_years: dict[str, dict[str, Any]] = {}  # fiscal year -> {shu, pools}
+        self.entries: dict[str, dict[str, Any]] = {}       # open years only
+        self.results: dict[str, dict[str, int]] = {}       # year -> income/expense account -> credit − debit
+        self.business: dict[str, dict[str, int]] = {}      # year -> member -> jasa usaha basis
+
+    @property
+    def locked_through(self) -> int:
+        return max(self.closed_through, self.closing)
+
+    # -- commands ----------------------------------------------------------------------------------
+    def open(self, cooperative_id: str, name: str, opened_on: str) -> None:
+        if self.status != "new":
+            return  # opened already: a repeated registration event changes nothing
+        accounts = [{"code": code, "name": label, "type": kind} for code, label, kind in acc.DEFAULT_CHART]
+        self.trigger("BooksOpened", cooperative_id=cooperative_id, name=name, opened_on=opened_on,
+                     accounts=accounts)
+
+    def add_account(self, code: str, name: str, type: str) -> None:
+        self._require_open()
+        if code in self.chart:
+            raise DomainError("conflict", f"account {code} already exists", {"code": ["already exists"]})
+        if type not in acc.ACCOUNT_TYPES:
+            raise invalid("type", f"type must be one of {', '.join(acc.ACCOUNT_TYPES)}")
+        self.trigger("AccountAdded", cooperative_id=self.id, code=code, name=name, type=type)
+
+    def enroll(self, member_id: str) -> None:
+        self._require_open()
+        if member_id not in self.members:
+            self.trigger("MemberEnrolled", cooperative_id=self.id, member_id=member_id)
+
+    def record_resolution(self, fiscal_year: int, held_on: str, allocation: dict[str, int]) -> None:
+        self._require_open()
+        if str(fiscal_year) in self.resolutions or fiscal_year <= self.locked_through:
+            return
+        self.trigger("RatResolutionRecorded", cooperative_id=self.id, fiscal_year=fiscal_year,
+                     held_on=held_on,
+                     shu_allocation={pool: allocation.get(pool, 0) for pool in acc.SHU_POOLS})
+
+    def post(self, entry_id: str, day: str, memo: str, lines: list[dict[str, Any]], today: date,
+             kind: str = "manual", source: dict[str, str] | None = None) -> dict[str, Any]:
+        self._require_open()
+        acc.require_open_date(day, self.locked_through, today)
+        if entry_id in self.entries:
+            raise DomainError("conflict", f"entry {entry_id} already exists")
+        reserved = tuple(acc.SAVINGS_ACCOUNT.values())
+        clean = acc.checked_lines(lines, self.chart, self.members, reserved)
+        payload = acc.entry_payload(self.id, entry_id, day, memo, kind, clean, self.chart, source=source)
+        self.trigger("JournalEntryPosted", **payload)
+        return payload
+
+    def reverse(self, entry_id: str, reversal_id: str) -> dict[str, Any]:
+        """The reversing entry mirrors the original, on the original's date (so in the same
+        open fiscal year); an entry is reversed at most once and a reversal never."""
+        self._require_open()
+        original = self.entries.get(entry_id)
+        if original is None:
+            raise not_found("journal entry", entry_id)
+        if original["reversed_by"]:
+            raise DomainError("conflict", f"entry {entry_id} was reversed by {original['reversed_by']}")
+        if original["kind"] in ("reversal", "closing"):
+            raise DomainError("conflict", f"a {original['kind']} entry cannot be reversed")
+        if acc.fiscal_year(original["date"]) <= self.locked_through:
+            raise DomainError("fiscal_year_closed", f"the fiscal year of entry {entry_id} is closed")
+        payload = acc.entry_payload(self.id, reversal_id, original["date"], f"reversal of {entry_id}",
+                                    "reversal", acc.reversed_lines(original["lines"]), self.chart,
+                                    reverses=entry_id)
+        self.trigger("JournalEntryPosted", **payload)
+        self.trigger("JournalEntryReversed", cooperative_id=self.id, entry_id=entry_id,
+                     reversal_id=reversal_id)
+        return payload
+
+    def begin_close(self, fiscal_year: int, today: date) -> None:
+        """Locks the year against new entries; no event if it is closing or closed already."""
+        self._require_open()
+        if str(fiscal_year) in self.closed_years or self.closing == fiscal_year:
+            return
+        if fiscal_year <= self.closed_through:
+            raise DomainError("fiscal_year_closed", f"{fiscal_year} was locked by the close of "
+                              f"{self.closed_through}")
+        if self.closing:
+            raise DomainError("conflict", f"the close of {self.closing} is in progress")
+        if fiscal_year >= today.year:
+            raise DomainError("fiscal_year_not_ended", f"fiscal year {fiscal_year} has not ended")
+        if str(fiscal_year) not in self.resolutions:
+            raise DomainError("rat_resolution_missing", f"no RAT resolution for {fiscal_year} is recorded")
+        earlier = sorted(int(y) for y, r in self.results.items() if int(y) < fiscal_year and any(r.values()))
+        if earlier:
+            raise DomainError("earlier_fiscal_year_open",
+                              f"close {earlier[0]} first: it has income or expenses")
+        self.trigger("FiscalYearClosing", cooperative_id=self.id, fiscal_year=fiscal_year)
+
+    def finish_close(self, fiscal_year: int, modal_basis: dict[str, int], closed_on: str,
+                     entry_ids: tuple[str, str]) -> dict[str, Any] | None:
+        """Closes income and expenses into current-year SHU, distributes a positive SHU into the
+        RAT's pools, and locks the year. A loss stays in current-year SHU (nothing distributed).
+        Returns the SHU result; None if the year was closed already."""
+        self._require_open()
+        if str(fiscal_year) in self.closed_years:
+            return None
+        if self.closing != fiscal_year:
+            raise DomainError("conflict", f"the close of {fiscal_year} has not begun")
+        results = self.results.get(str(fiscal_year), {})
+        shu = sum(results.values())
+        allocation = self.resolutions[str(fiscal_year)]["shu_allocation"]
+        result = acc.shu_distribution(shu, allocation, modal_basis, self.business.get(str(fiscal_year), {}))
+        day, entries = acc.year_end(fiscal_year), []
+        closing = [acc.line(code, debit=max(net, 0), credit=max(-net, 0))
+                   for code, net in sorted(results.items()) if net]
+        if closing:
+            closing.append(acc.line(acc.CURRENT_SHU, debit=max(-shu, 0), credit=max(shu, 0)))
+            entries.append((entry_ids[0], "income and expenses closed into SHU", [x for x in closing if
+                                                                                 x["debit"] or x["credit"]]))
+        if shu > 0:
+            entries.append((entry_ids[1], f"SHU {fiscal_year} distributed by the RAT", _distribution(result)))
+        for entry_id, memo, lines in entries:
+            self.trigger("JournalEntryPosted", **acc.entry_payload(self.id, entry_id, day, memo, "closing",
+                                                                  lines, self.chart))
+        self.trigger("FiscalYearClosed", cooperative_id=self.id, fiscal_year=fiscal_year, date=closed_on,
+                     entry_ids=[entry_id for entry_id, _, _ in entries], **result)
+        return {"cooperative_id": self.id, "fiscal_year": fiscal_year, "date": closed_on, **result}
+
+    def _require_open(self) -> None:
+        if self.status != "open":
+            raise not_found("books of cooperative", self.id)
+
+    # -- events ------------------------------------------------------------------------------------
+    def apply_BooksOpened(self, data: dict) -> None:
+        self.cooperative_id, self.name, self.status = data["cooperative_id"], data["name"], "open"
+        self.chart = {a["code"]: {"name": a["name"], "type": a["type"]} for a in data["accounts"]}
+
+    def apply_AccountAdded(self, data: dict) -> None:
+        self.chart[data["code"]] = {"name": data["name"], "type": data["type"]}
+
+    def apply_MemberEnrolled(self, data: dict) -> None:
+        self.members[data["member_id"]] = True
+
+    def apply_RatResolutionRecorded(self, data: dict) -> None:
+        self.resolutions[str(data["fiscal_year"])] = {"held_on": data["held_on"],
+                                                      "shu_allocation": data["shu_allocation"]}
+
+    def apply_JournalEntryPosted(self, data: dict) -> None:
+        year = str(acc.fiscal_year(data["date"]))
+        self.entries[data["entry_id"]] = {"date": data["date"], "memo": data["memo"], "kind": data["kind"],
+                                          "lines": data["lines"], "reversed_by": None}
+        results = self.results.setdefault(year, {})
+        for entry_line in data["lines"]:
+            if self.chart[entry_line["account"]]["type"] in ("income", "expense"):
+                code = entry_line["account"]
+                results[code] = results.get(code, 0) + entry_line["credit"] - entry_line["debit"]
+        business = self.business.setdefault(year, {})
+        for share in data["member_business"]:
+            business[share["member_id"]] = business.get(share["member_id"], 0) + share["amount"]
+
+    def apply_JournalEntryReversed(self, data: dict) -> None:
+        self.entries[data["entry_id"]]["reversed_by"] = data["reversal_id"]
+
+    def apply_FiscalYearClosing(self, data: dict) -> None:
+        self.closing = data["fiscal_year"]
+
+    def apply_FiscalYearClosed(self, data: dict) -> None:
+        year = data["fiscal_year"]
+        self.closed_through, self.closing = max(self.closed_through, year), 0
+        self.closed_years[str(year)] = {"shu": data["shu"], "pools": data["pools"]}
+        self.entries = {k: e for k, e in self.entries.items() if acc.fiscal_year(e["date"]) > year}
+        self.results = {y: r for y, r in self.results.items() if int(y) > year}
+        self.business = {y: b for y, b in self.business.items() if int(y) > year}
+
+
+def _distribution(result: dict[str, Any]) -> list[dict[str, Any]]:
+    lines = [acc.line(acc.CURRENT_SHU, debit=result["shu"])]
+    for pool in acc.SHU_POOLS:
+        if pool not in ("jasa_modal", "jasa_usaha") and result["pools"][pool]:
+            lines.append(acc.line(acc.POOL_ACCOUNT[pool], credit=result["pools"][pool]))
+    for row in result["members"]:
+        lines.append(acc.line(acc.SHU_PAYABLE, credit=row["total"], member_id=row["member_id"]))
+    return lines
+
+
+class SavingsAccount(Aggregate):
+    """Id "<cooperative_id>:<member_id>". `movements` are [date, kind, delta] in commit order."""
+
+    def __init__(self, id: str):
+        super().__init__(id)
+        self.status = "new"
+        self.member_id = id.split(":", 1)[-1]
+        self.pokok_amount = self.wajib_amount = 0
+        self.locked_through = 0
+        self.balances = {kind: 0 for kind in acc.SAVINGS_KINDS}
+        self.movements: list[list[Any]] = []
+
+    # -- commands ----------------------------------------------------------------------------------
+    def open(self, cooperative_id: str, opened_on: str, pokok_amount: int, wajib_amount: int,
+             locked_through: int) -> None:
+        if self.status != "new":
+            return  # a repeated admission event changes nothing
+        self.trigger("SavingsAccountOpened", cooperative_id=cooperative_id, member_id=self.member_id,
+                     opened_on=opened_on, pokok_amount=pokok_amount, wajib_amount=wajib_amount,
+                     locked_through=max(locked_through, self.locked_through))
+
+    def deposit(self, kind: str, amount: int, day: str, today: date, entry_id: str) -> None:
+        self._check_movement(amount, day, today)
+        if kind not in acc.SAVINGS_KINDS:
+            raise invalid("kind", f"kind must be one of {', '.join(acc.SAVINGS_KINDS)}")
+        if kind == "pokok":
+            if any(m[1] == "pokok" for m in self.movements):
+                raise DomainError("conflict", "simpanan pokok is paid once and has been paid")
+            if amount != self.pokok_amount:
+                raise invalid("amount", f"simpanan pokok is {self.pokok_amount} by the bylaws")
+        self.trigger("SavingsDeposited", cooperative_id=self.cooperative_id, member_id=self.member_id,
+                     kind=kind, amount=amount, date=day, entry_id=entry_id)
+        self._post(entry_id, day, f"simpanan {kind} deposit",
+                   [acc.line(acc.CASH, debit=amount, member_id=self.member_id),
+                    acc.line(acc.SAVINGS_ACCOUNT[kind], credit=amount, member_id=self.member_id)])
+
+    def withdraw(self, amount: int, day: str, today: date, entry_id: str) -> None:
+        """Sukarela only; never below zero at the withdrawal's date nor at any later date."""
+        self._check_movement(amount, day, today)
+        available = self.available(day)
+        if amount > available:
+            raise DomainError("insufficient_balance", f"simpanan sukarela available on {day} is {available}",
+                              {"amount": [f"at most {available}"]})
+        self.trigger("SavingsWithdrawn", cooperative_id=self.cooperative_id, member_id=self.member_id,
+                     kind="sukarela", amount=amount, date=day, entry_id=entry_id)
+        self._post(entry_id, day, "simpanan sukarela withdrawal",
+                   [acc.line(acc.SUKARELA, debit=amount, member_id=self.member_id),
+                    acc.line(acc.CASH, credit=amount, member_id=self.member_id)])
+
+    def settle(self, exited_on: str, entry_id: str) -> None:
+        """On exit: pays out every balance (pokok and wajib are returned; sukarela is the member's
+        money) and closes the account. Dated on the exit, or later if savings moved later or the
+        exit's year is locked."""
+        self._require_open()
+        day = max([exited_on, f"{self.locked_through + 1}-01-01", *(m[0] for m in self.movements)])
+        returned = dict(self.balances)
+        paid = sum(returned.values())
+        self.trigger("SavingsSettled", cooperative_id=self.cooperative_id, member_id=self.member_id, date=day,
+                     returned=returned, entry_id=entry_id if paid else None)
+        if paid:
+            lines = [acc.line(acc.SAVINGS_ACCOUNT[kind], debit=amount, member_id=self.member_id)
+                     for kind, amount in returned.items() if amount]
+            self._post(entry_id, day, "savings returned on exit",
+                       [*lines, acc.line(acc.CASH, credit=paid, member_id=self.member_id)])
+
+    def lock_through(self, cooperative_id: str, fiscal_year: int) -> None:
+        if fiscal_year > self.locked_through:
+            self.trigger("SavingsYearLocked", cooperative_id=cooperative_id, member_id=self.member_id,
+                         fiscal_year=fiscal_year)
+
+    # -- queries -----------------------------------------------------------------------------------
+    def balance_as_of(self, day: str) -> dict[str, int]:
+        balances = {kind: 0 for kind in acc.SAVINGS_KINDS}
+        for moved_on, kind, delta in self.movements:
+            if moved_on <= day:
+                balances[kind] += delta
+        return balances
+
+    def available(self, day: str) -> int:
+        """The most sukarela that can leave on `day`: the lowest balance from then on."""
+        by_day: dict[str, int] = {}
+        for moved_on, kind, delta in self.movements:
+            if kind == "sukarela" and moved_on > day:
+                by_day[moved_on] = by_day.get(moved_on, 0) + delta
+        balance = lowest = self.balance_as_of(day)["sukarela"]
+        for moved_on in sorted(by_day):
+            balance += by_day[moved_on]
+            lowest = min(lowest, balance)
+        return lowest
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cooperative_id": self.cooperative_id, "member_id": self.member_id, "status": self.status,
+                **self.balances, "total": sum(self.balances.values()), "pokok_amount": self.pokok_amount,
+                "pokok_paid": any(m[1] == "pokok" for m in self.movements), "wajib_amount": self.wajib_amount}
+
+    def _check_movement(self, amount: int, day: str, today: date) -> None:
+        self._require_open()
+        if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= acc.MAX_AMOUNT:
+            raise invalid("amount", "amount is a positive whole number of rupiah")
+        acc.require_open_date(day, self.locked_through, today)
+
+    def _require_open(self) -> None:
+        if self.status == "new":
+            raise not_found("savings account of member", self.member_id)
+        if self.status == "closed":
+            raise DomainError("conflict", f"the savings of member {self.member_id} were settled on exit")
+
+    def _post(self, entry_id: str, day: str, memo: str, lines: list[dict[str, Any]]) -> None:
+        chart = {code: {"type": kind} for code, _name, kind in acc.DEFAULT_CHART}
+        assert self.cooperative_id is not None
+        self.trigger("JournalEntryPosted", **acc.entry_payload(self.cooperative_id, entry_id, day, memo,
+                                                              "savings", lines, chart))
+
+    # -- events ------------------------------------------------------------------------------------
+    def apply_SavingsAccountOpened(self, data: dict) -> None:
+        self.cooperative_id, self.status = data["cooperative_id"], "open"
+        self.pokok_amount, self.wajib_amount = data["pokok_amount"], data["wajib_amount"]
+        self.locked_through = data["locked_through"]
+
+    def apply_SavingsDeposited(self, data: dict) -> None:
+        self.balances[data["kind"]] += data["amount"]
+        self.movements.append([data["date"], data["kind"], data["amount"]])
+
+    def apply_SavingsWithdrawn(self, data: dict) -> None:
+        self.balances["sukarela"] -= data["amount"]
+        self.movements.append([data["date"], "sukarela", -data["amount"]])
+
+    def apply_SavingsSettled(self, data: dict) -> None:
+        for kind, amount in data["returned"].items():
+            self.balances[kind] -= amount
+            if amount:
+                self.movements.append([data["date"], kind, -amount])
+        self.status = "closed"
+
+    def apply_SavingsYearLocked(self, data: dict) -> None:
+        self.cooperative_id = data["cooperative_id"]
+        self.locked_through = max(self.locked_through, data["fiscal_year"])
+
+    def apply_JournalEntryPosted(self, data: dict) -> None:
+        """The movement's entry: the books' side of the same commit; the balances moved already."""

@@ -1,0 +1,19 @@
+"""Reactions to membership events: books open on registration, savings accounts open on
+admission and are settled on exit, RAT resolutions are recorded for the year-end close.
+
+One subscription (one queue) for all four, so they are handled in membership's store order;
+each is applied once (the kernel's processed marks and derived command ids)."""
+from __future__ import annotations
+
+from shared.consumer import Subscription
+from shared.kernel import Kernel
+
+from .application import Ledger
+
+MEMBERSHIP_EVENTS = ["membership.CooperativeRegistered", "membership.MemberAdmitted",
+                     "membership.MemberExited", "membership.AnnualMeetingHeld"]
+
+
+def membership_policy(kernel: Kernel) -> Subscription:
+    ledger = Ledger(kernel.application, kernel.database)
+    return Subscription("membership-events", MEMBERSHIP_EVENTS, ledger.on_membership_event)

@@ -1,0 +1,102 @@
+"""Read models of the books. Reports sum them at query time (reports.py), so any as-of date or
+period is answered from the same documents, live or rebuilt.
+
+* journal_days: per cooperative and date, debit and credit totals per account, with closing
+  entries kept apart (an income statement shows the year's results, not their closing).
+* journal_entries: every entry as posted, with its reversal.
+* member_movements: per member, every savings movement and every jasa usaha amount.
+* shu_results: per cooperative and closed fiscal year, the SHU and its distribution.
+"""
+from __future__ import annotations
+
+from shared.envelope import Envelope
+from shared.projection import Projection, View
+
+JOURNAL_DAYS = "ledger_journal_days"
+JOURNAL_ENTRIES = "ledger_journal_entries"
+MEMBER_MOVEMENTS = "ledger_member_movements"
+SHU_RESULTS = "ledger_shu_results"
+
+
+def day_id(cooperative_id: str, day: str) -> str:
+    return f"{cooperative_id}|{day}"
+
+
+class JournalDays(Projection):
+    name = JOURNAL_DAYS
+    collections = ("journal_days",)
+    handles = frozenset({"ledger.JournalEntryPosted"})
+
+    def handle(self, event: Envelope, view: View) -> None:
+        payload = event.payload
+        doc_id = day_id(payload["cooperative_id"], payload["date"])
+        doc = view.get("journal_days", doc_id) or {"cooperative_id": payload["cooperative_id"],
+                                                    "date": payload["date"], "totals": {}, "closing": {}}
+        bucket = doc["closing"] if payload["kind"] == "closing" else doc["totals"]
+        for line in payload["lines"]:
+            debit, credit = bucket.get(line["account"], [0, 0])
+            bucket[line["account"]] = [debit + line["debit"], credit + line["credit"]]
+        view.put("journal_days", doc_id, doc)
+
+
+class JournalEntries(Projection):
+    name = JOURNAL_ENTRIES
+    collections = ("journal_entries",)
+    handles = frozenset({"ledger.JournalEntryPosted", "ledger.JournalEntryReversed"})
+
+    def handle(self, event: Envelope, view: View) -> None:
+        payload = event.payload
+        if event.name == "JournalEntryReversed":
+            doc = view.get("journal_entries", payload["entry_id"])
+            if doc is not None:
+                doc["reversed_by"] = payload["reversal_id"]
+                view.put("journal_entries", payload["entry_id"], doc)
+            return
+        view.put("journal_entries", payload["entry_id"], {
+            **{key: payload[key] for key in ("cooperative_id", "date", "memo", "kind", "lines",
+                                              "business_activity", "source", "reverses")},
+            "id": payload["entry_id"], "reversed_by": None, "stream_id": event.stream_id})
+
+
+class MemberMovements(Projection):
+    name = MEMBER_MOVEMENTS
+    collections = ("member_movements",)
+    handles = frozenset({"ledger.SavingsDeposited", "ledger.SavingsWithdrawn", "ledger.SavingsSettled",
+                         "ledger.JournalEntryPosted"})
+
+    def handle(self, event: Envelope, view: View) -> None:
+        payload = event.payload
+        base = {"cooperative_id": payload["cooperative_id"], "date": payload.get("date"),
+                "entry_id": payload.get("entry_id"), "position": event.position}
+        if event.name == "JournalEntryPosted":
+            for share in payload["member_business"]:
+                view.put("member_movements", f"{event.event_id}:{share['member_id']}", {
+                    **base, "member_id": share["member_id"], "kind": "jasa_usaha", "movement": "business",
+                    "amount": share["amount"]})
+            return
+        if event.name == "SavingsSettled":
+            movements = [(kind, -amount) for kind, amount in sorted(payload["returned"].items()) if amount]
+            movement = "return"
+        else:
+            sign = 1 if event.name == "SavingsDeposited" else -1
+            movements = [(payload["kind"], sign * payload["amount"])]
+            movement = "deposit" if sign > 0 else "withdrawal"
+        for kind, amount in movements:
+            view.put("member_movements", f"{event.event_id}:{kind}", {
+                **base, "member_id": payload["member_id"], "kind": kind, "movement": movement,
+                "amount": amount})
+
+
+class ShuResults(Projection):
+    name = SHU_RESULTS
+    collections = ("shu_results",)
+    handles = frozenset({"ledger.FiscalYearClosed"})
+
+    def handle(self, event: Envelope, view: View) -> None:
+        payload = event.payload
+        view.put("shu_results", f"{payload['cooperative_id']}|{payload['fiscal_year']}", {
+            key: payload[key] for key in ("cooperative_id", "fiscal_year", "date", "shu", "pools",
+                                          "members")})
+
+
+PROJECTIONS = (JournalDays, JournalEntries, MemberMovements, ShuResults)

@@ -1,0 +1,289 @@
+"""The edge of the ledger: event payload schemas (validated on append) and the request and
+response schemas that the RPC interface and the gateway use (validation and OpenAPI)."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow.validate import Length, OneOf, Range, Regexp
+
+from shared.registry import EventRegistry
+
+from .accounting import ACCOUNT_TYPES, MAX_AMOUNT, SAVINGS_KINDS, SHU_POOLS
+
+registry = EventRegistry("ledger")
+
+REPORTS = ("trial-balance", "balance-sheet", "income-statement")
+ENTRY_KINDS = ("manual", "integration", "savings", "reversal", "closing")
+
+
+def Money(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
+    return fields.Integer(strict=True, validate=Range(min=1, max=MAX_AMOUNT), **kwargs)
+
+
+def Amount(**kwargs) -> fields.Integer:  # noqa: N802
+    return fields.Integer(strict=True, validate=Range(min=0, max=MAX_AMOUNT), **kwargs)
+
+
+_code = Regexp(r"^[0-9]{3,10}$", error="an account code is 3 to 10 digits")
+
+
+# -- requests -----------------------------------------------------------------------------------
+class AccountRequestSchema(Schema):
+    code = fields.String(required=True, validate=_code)
+    name = fields.String(required=True, validate=Length(1, 200))
+    type = fields.String(required=True, validate=OneOf(ACCOUNT_TYPES))
+
+
+class LineSchema(Schema):
+    account = fields.String(required=True, validate=_code)
+    debit = Amount(load_default=0)
+    credit = Amount(load_default=0)
+    member_id = fields.String(load_default=None, allow_none=True, validate=Length(1, 100))
+
+
+class JournalEntryRequestSchema(Schema):
+    date = fields.Date(required=True)
+    memo = fields.String(load_default="", validate=Length(max=500))
+    lines = fields.List(fields.Nested(LineSchema), required=True, validate=Length(2, 500))
+
+
+class SourceSchema(Schema):
+    """Who posts through the integration path: the service and its own id for the posting."""
+
+    service = fields.String(required=True, validate=Length(1, 50))
+    id = fields.String(required=True, validate=Length(1, 200))
+
+
+class MovementRequestSchema(Schema):
+    amount = Money(required=True)
+    date = fields.Date(required=True)
+
+
+class SavingsKindSchema(Schema):
+    kind = fields.String(required=True, validate=OneOf(SAVINGS_KINDS))
+
+
+class PeriodSchema(Schema):
+    """`as_of`, or `from` and `to`; neither means as of today."""
+
+    as_of = fields.Date(load_default=None, allow_none=True)
+    from_ = fields.Date(load_default=None, allow_none=True, data_key="from")
+    to = fields.Date(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _one_way(self, data, **kwargs) -> None:
+        if data.get("as_of") and (data.get("from_") or data.get("to")):
+            raise ValidationError("give as_of, or from and to, not both", "as_of")
+        if (data.get("from_") is None) != (data.get("to") is None):
+            raise ValidationError("from and to go together", "from" if data.get("from_") is None else "to")
+        if data.get("from_") and data["from_"] > data["to"]:
+            raise ValidationError("from is after to", "from")
+
+
+class ReportRequestSchema(PeriodSchema):
+    name = fields.String(required=True, validate=OneOf(REPORTS))
+
+
+class FiscalYearSchema(Schema):
+    fiscal_year = fields.Integer(required=True, strict=True, validate=Range(1900, 2999))
+
+
+# -- responses ----------------------------------------------------------------------------------
+class AccountSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    type = fields.String()
+    normal_balance = fields.String()
+    balance = fields.Integer()
+
+
+class LineOutSchema(Schema):
+    account = fields.String()
+    debit = fields.Integer()
+    credit = fields.Integer()
+    member_id = fields.String(allow_none=True)
+
+
+class EntrySchema(Schema):
+    id = fields.String()
+    cooperative_id = fields.String()
+    date = fields.String()
+    memo = fields.String()
+    kind = fields.String()
+    lines = fields.List(fields.Nested(LineOutSchema))
+    business_activity = fields.Boolean()
+    reverses = fields.String(allow_none=True)
+    reversed_by = fields.String(allow_none=True)
+    reversal = fields.Dict(allow_none=True)
+
+
+class SavingsSchema(Schema):
+    cooperative_id = fields.String()
+    member_id = fields.String()
+    status = fields.String()
+    pokok = fields.Integer()
+    wajib = fields.Integer()
+    sukarela = fields.Integer()
+    total = fields.Integer()
+    pokok_amount = fields.Integer()
+    pokok_paid = fields.Boolean()
+    wajib_amount = fields.Integer()
+    entry_id = fields.String(allow_none=True)
+
+
+class ShuMemberSchema(Schema):
+    member_id = fields.String()
+    jasa_modal = fields.Integer()
+    jasa_usaha = fields.Integer()
+    total = fields.Integer()
+
+
+class ShuSchema(Schema):
+    cooperative_id = fields.String()
+    fiscal_year = fields.Integer()
+    date = fields.String()
+    shu = fields.Integer()
+    pools = fields.Dict(keys=fields.String(validate=OneOf(SHU_POOLS)), values=fields.Integer())
+    members = fields.List(fields.Nested(ShuMemberSchema))
+
+
+# -- events (plain JSON: dates as YYYY-MM-DD strings) -------------------------------------------
+_Day = fields.Date
+
+
+class _Line(Schema):
+    account = fields.String(required=True)
+    debit = Amount(required=True)
+    credit = Amount(required=True)
+    member_id = fields.String(required=True, allow_none=True)
+
+
+class _Share(Schema):
+    member_id = fields.String(required=True)
+    amount = fields.Integer(required=True, strict=True)
+
+
+class _Account(Schema):
+    code = fields.String(required=True, validate=_code)
+    name = fields.String(required=True)
+    type = fields.String(required=True, validate=OneOf(ACCOUNT_TYPES))
+
+
+@registry.event("BooksOpened")
+class BooksOpened(Schema):
+    cooperative_id = fields.String(required=True)
+    name = fields.String(required=True)
+    opened_on = _Day(required=True)
+    accounts = fields.List(fields.Nested(_Account), required=True)
+
+
+@registry.event("AccountAdded")
+class AccountAdded(_Account):
+    cooperative_id = fields.String(required=True)
+
+
+@registry.event("MemberEnrolled")
+class MemberEnrolled(Schema):
+    cooperative_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+
+
+@registry.event("RatResolutionRecorded")
+class RatResolutionRecorded(Schema):
+    cooperative_id = fields.String(required=True)
+    fiscal_year = fields.Integer(required=True, strict=True)
+    held_on = _Day(required=True)
+    shu_allocation = fields.Dict(keys=fields.String(validate=OneOf(SHU_POOLS)),
+                                 values=fields.Integer(strict=True), required=True)
+
+
+@registry.event("JournalEntryPosted")
+class JournalEntryPosted(Schema):
+    """`business_activity`: an ordinary posting that touches an income account (membership's
+    health view). `member_business`: each named member's jasa usaha in this entry."""
+
+    cooperative_id = fields.String(required=True)
+    entry_id = fields.String(required=True)
+    date = _Day(required=True)
+    memo = fields.String(required=True)
+    kind = fields.String(required=True, validate=OneOf(ENTRY_KINDS))
+    lines = fields.List(fields.Nested(_Line), required=True, validate=Length(min=2))
+    business_activity = fields.Boolean(required=True)
+    member_business = fields.List(fields.Nested(_Share), required=True)
+    source = fields.Nested(SourceSchema, required=True, allow_none=True)
+    reverses = fields.String(required=True, allow_none=True)
+
+    @validates_schema
+    def _balanced(self, data, **kwargs) -> None:
+        if sum(x["debit"] for x in data["lines"]) != sum(x["credit"] for x in data["lines"]):
+            raise ValidationError("an entry's debits equal its credits", "lines")
+
+
+@registry.event("JournalEntryReversed")
+class JournalEntryReversed(Schema):
+    cooperative_id = fields.String(required=True)
+    entry_id = fields.String(required=True)
+    reversal_id = fields.String(required=True)
+
+
+@registry.event("FiscalYearClosing")
+class FiscalYearClosing(Schema):
+    cooperative_id = fields.String(required=True)
+    fiscal_year = fields.Integer(required=True, strict=True)
+
+
+class _ShuMember(Schema):
+    member_id = fields.String(required=True)
+    jasa_modal = fields.Integer(required=True, strict=True)
+    jasa_usaha = fields.Integer(required=True, strict=True)
+    total = fields.Integer(required=True, strict=True)
+
+
+@registry.event("FiscalYearClosed")
+class FiscalYearClosed(Schema):
+    """`date`: the day the books were closed (membership's "reporting online")."""
+
+    cooperative_id = fields.String(required=True)
+    fiscal_year = fields.Integer(required=True, strict=True)
+    date = _Day(required=True)
+    shu = fields.Integer(required=True, strict=True)
+    pools = fields.Dict(keys=fields.String(validate=OneOf(SHU_POOLS)), values=fields.Integer(strict=True),
+                        required=True)
+    members = fields.List(fields.Nested(_ShuMember), required=True)
+    entry_ids = fields.List(fields.String(), required=True)
+
+
+class _Savings(Schema):
+    cooperative_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+
+
+@registry.event("SavingsAccountOpened")
+class SavingsAccountOpened(_Savings):
+    opened_on = _Day(required=True)
+    pokok_amount = Money(required=True)
+    wajib_amount = Money(required=True)
+    locked_through = fields.Integer(required=True, strict=True)
+
+
+class _Movement(_Savings):
+    kind = fields.String(required=True, validate=OneOf(SAVINGS_KINDS))
+    amount = Money(required=True)
+    date = _Day(required=True)
+    entry_id = fields.String(required=True)
+
+
+registry.register("SavingsDeposited", _Movement)
+registry.register("SavingsWithdrawn", _Movement)
+
+
+@registry.event("SavingsSettled")
+class SavingsSettled(_Savings):
+    date = _Day(required=True)
+    returned = fields.Dict(keys=fields.String(validate=OneOf(SAVINGS_KINDS)),
+                           values=fields.Integer(strict=True), required=True)
+    entry_id = fields.String(required=True, allow_none=True)
+
+
+@registry.event("SavingsYearLocked")
+class SavingsYearLocked(_Savings):
+    fiscal_year = fields.Integer(required=True, strict=True)

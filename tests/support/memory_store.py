@@ -1,0 +1,134 @@
+"""An in-memory stand-in for shared.eventstore.EventStore (the part Application and rebuild
+use), for unit tests without I/O: same commits, envelopes, version check and command ids."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from shared.envelope import Envelope, new_id, utc_now
+from shared.eventstore import Commit, ConcurrencyError, NewEvent
+from shared.projection import Projection, View, apply_events
+from shared.registry import EventRegistry
+
+
+class MemoryEventStore:
+    def __init__(self, registry: EventRegistry):
+        self.registry = registry
+        self.commits: list[Commit] = []
+        self._versions: dict[tuple[str, str], int] = {}
+        self._commands: dict[str, Commit] = {}
+        self._snapshots: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self.listeners: list = []
+
+    def append(self, stream_type: str, stream_id: str, expected_version: int, events: list[NewEvent], *,
+               command_id: str | None = None, correlation_id: str | None = None,
+               causation_id: str | None = None, cooperative_id: str | None = None) -> Commit:
+        command_id = command_id or new_id()
+        with self._lock:
+            if command_id in self._commands:
+                first = self._commands[command_id]
+                return Commit(**{**vars(first), "duplicate": True})
+            if self._versions.get((stream_type, stream_id), 0) != expected_version:
+                raise ConcurrencyError(f"{stream_type} {stream_id} moved on")
+            start = self.head() + 1
+            envelopes = [
+                Envelope(event_id=event.event_id or new_id(), event_type=event.event_type,
+                         schema_version=self.registry.validate(event.event_type, event.payload),
+                         stream_type=stream_type, stream_id=stream_id,
+                         stream_version=expected_version + 1 + offset, position=start + offset,
+                         occurred_at=utc_now(), cooperative_id=cooperative_id,
+                         correlation_id=correlation_id or command_id, causation_id=causation_id,
+                         payload=event.payload)
+                for offset, event in enumerate(events)]
+            commit = Commit(command_id, stream_type, stream_id, expected_version + 1,
+                            expected_version + len(events), start, start + len(events) - 1, envelopes)
+            self.commits.append(commit)
+            self._commands[command_id] = commit
+            self._versions[(stream_type, stream_id)] = expected_version + len(events)
+        for listener in self.listeners:
+            listener(commit)
+        return commit
+
+    def find_command(self, command_id: str) -> Commit | None:
+        first = self._commands.get(command_id)
+        return Commit(**{**vars(first), "duplicate": True}) if first else None
+
+    def read_stream(self, stream_type: str, stream_id: str, after_version: int = 0) -> list[Envelope]:
+        return [e for c in self.commits if (c.stream_type, c.stream_id) == (stream_type, stream_id)
+                for e in c.events if e.stream_version > after_version]
+
+    def iterate_all(self, after: int = 0) -> Iterator[Envelope]:
+        return iter([e for c in self.commits for e in c.events if e.position > after])
+
+    def head(self) -> int:
+        return self.commits[-1].last_position if self.commits else 0
+
+    def save_snapshot(self, stream_type: str, stream_id: str, version: int, state: dict[str, Any]) -> None:
+        self._snapshots[(stream_type, stream_id)] = (version, state)
+
+    def load_snapshot(self, stream_type: str, stream_id: str) -> tuple[int, dict[str, Any]] | None:
+        return self._snapshots.get((stream_type, stream_id))
+
+
+class MemoryReadModels:
+    """Projections applied in memory, in batches as a runner would; `rebuilt` starts over."""
+
+    def __init__(self, projections: list[Projection]):
+        self.projections = projections
+        self.docs: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.position = 0
+
+    def catch_up(self, store: MemoryEventStore) -> MemoryReadModels:
+        events = list(store.iterate_all(after=self.position))
+        for projection in self.projections:
+            view = View(lambda collection, doc_id, p=projection.name: self.docs.get((p, collection, doc_id)))
+            apply_events(projection, events, view)
+            for collection, doc_id, document in view.changed():
+                self.docs[(projection.name, collection, doc_id)] = document
+        if events:
+            self.position = events[-1].position
+        return self
+
+    def find(self, projection: str, collection: str, **equal: Any) -> list[dict[str, Any]]:
+        return [doc for (p, c, _), doc in sorted(self.docs.items()) if (p, c) == (projection, collection)
+                and not doc.get("_deleted") and all(doc.get(k) == v for k, v in equal.items())]
+
+
+def _matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
+    for key, wanted in query.items():
+        value = doc.get(key)
+        if isinstance(wanted, dict):
+            if "$lte" in wanted and not (value is not None and value <= wanted["$lte"]):
+                return False
+        elif value != wanted:
+            return False
+    return True
+
+
+class MemoryCollection:
+    def __init__(self, docs: list[dict[str, Any]]):
+        self.docs = docs
+
+    def find(self, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [dict(doc) for doc in self.docs if _matches(doc, query or {})]
+
+    def find_one(self, query: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        found = self.find(query)
+        return found[0] if found else None
+
+
+class MemoryDatabase:
+    """What `shared.projection.read_model` needs of a database, over projections applied in
+    memory and kept caught up with the store on every read."""
+
+    def __init__(self, store: MemoryEventStore, projections: list[Projection]):
+        self.store = store
+        self.models = MemoryReadModels(projections)
+
+    def __getitem__(self, name: str) -> MemoryCollection:
+        self.models.catch_up(self.store)
+        wanted = name.rsplit("__g", 1)[0]
+        return MemoryCollection([doc for (_p, collection, _id), doc in sorted(self.models.docs.items())
+                                 if collection == wanted and not doc.get("_deleted")])

@@ -1,0 +1,147 @@
+"""Year-end close and SHU on a hand-computed example (in memory: the real use cases, no I/O).
+
+Fiscal year 2025, RAT allocation reserve 25, jasa_modal 30, jasa_usaha 25, board/staff/
+education/social 5 each.
+  income: sales 700,000 (B 300,000 and C 100,000 by name, 300,000 from non-members),
+          margin 301,001; expenses 1,000  →  SHU 1,000,001
+  pools:  quotas 250,000.25 / 300,000.3 / 250,000.25 / 4 × 50,000.05: the floors add up to
+          1,000,000 and the rupiah left goes to the largest fraction (jasa_modal, .3)
+  jasa modal 300,001 by pokok + wajib at 31-12-2025: A 300,000, B 150,000 (joined on
+          1 July 2025), C 100,000 (C's sukarela does not count) → 6:3:2 → quotas
+          163,636 r10, 81,818 r5, 54,545 r7 (elevenths): 2 rupiah left go to A and C
+  jasa usaha 250,000 by business: B 300,000, C 100,000 → 187,500 and 62,500
+"""
+from __future__ import annotations
+
+import pytest
+
+from services.ledger.accounting import CURRENT_SHU, RESERVE, SHU_PAYABLE
+from shared.aggregate import DomainError
+from tests.support.ledger_memory import MemoryLedger
+
+COOP = "coop-shu"
+
+
+@pytest.fixture
+def ledger() -> MemoryLedger:
+    ledger = MemoryLedger()
+    ledger.register(COOP)
+    ledger.admit(COOP, "A", "2020-01-01")
+    ledger.admit(COOP, "C", "2024-05-01")
+    ledger.deposit(COOP, "A", "pokok", 100_000, "2024-01-10")
+    ledger.deposit(COOP, "A", "wajib", 200_000, "2025-06-10")
+    ledger.deposit(COOP, "C", "pokok", 100_000, "2024-05-01")
+    ledger.deposit(COOP, "C", "sukarela", 1_000_000, "2025-02-01")
+    ledger.admit(COOP, "B", "2025-07-01")  # joins mid-year
+    ledger.deposit(COOP, "B", "pokok", 100_000, "2025-07-01")
+    ledger.deposit(COOP, "B", "wajib", 50_000, "2025-08-01")
+    ledger.deposit(COOP, "A", "wajib", 25_000, "2026-01-10")  # after the year end: not counted
+    ledger.post(COOP, "2025-08-15", ("1101", 300_000, 0), ("4101", 0, 300_000, "B"))
+    ledger.post(COOP, "2025-09-15", ("1101", 100_000, 0), ("4101", 0, 100_000, "C"))
+    ledger.post(COOP, "2025-10-15", ("1101", 300_000, 0), ("4101", 0, 300_000))
+    ledger.post(COOP, "2025-11-15", ("1104", 301_001, 0), ("4102", 0, 301_001))
+    ledger.post(COOP, "2025-12-15", ("5102", 1_000, 0), ("1101", 0, 1_000))
+    wrong = ledger.post(COOP, "2025-12-20", ("1101", 9_999, 0), ("4101", 0, 9_999, "A"))
+    ledger.ledger.reverse_journal_entry(COOP, wrong["id"], {"command_id": "undo-wrong-sale"})
+    return ledger
+
+
+EXPECTED_MEMBERS = [
+    {"member_id": "A", "jasa_modal": 163_637, "jasa_usaha": 0, "total": 163_637},
+    {"member_id": "B", "jasa_modal": 81_818, "jasa_usaha": 187_500, "total": 269_318},
+    {"member_id": "C", "jasa_modal": 54_546, "jasa_usaha": 62_500, "total": 117_046},
+]
+
+
+def test_closing_needs_the_years_rat_resolution_and_an_ended_year(ledger):
+    with pytest.raises(DomainError) as caught:
+        ledger.close(COOP, 2025)
+    assert caught.value.code == "rat_resolution_missing"
+    ledger.rat(COOP, 2026)
+    with pytest.raises(DomainError) as caught:
+        ledger.close(COOP, 2026)
+    assert caught.value.code == "fiscal_year_not_ended"
+
+
+def test_the_hand_computed_shu(ledger):
+    ledger.rat(COOP, 2025)
+    result = ledger.close(COOP, 2025)
+    assert result["shu"] == 1_000_001
+    assert result["pools"] == {"reserve": 250_000, "jasa_modal": 300_001, "jasa_usaha": 250_000,
+                               "board": 50_000, "staff": 50_000, "education": 50_000, "social": 50_000}
+    assert result["members"] == EXPECTED_MEMBERS
+    for pool in ("jasa_modal", "jasa_usaha"):
+        assert sum(row[pool] for row in result["members"]) == result["pools"][pool]
+
+    # the closing entries: results closed into SHU, SHU distributed, as of the year end
+    assert ledger.balance(COOP, "4101", "2025-12-31") == 0
+    assert ledger.balance(COOP, "5102", "2025-12-31") == 0
+    assert ledger.balance(COOP, CURRENT_SHU, "2025-12-31") == 0
+    assert ledger.balance(COOP, RESERVE, "2025-12-31") == 250_000
+    assert ledger.balance(COOP, SHU_PAYABLE, "2025-12-31") == 550_001
+    assert ledger.balance(COOP, "2102", "2025-12-31") == 50_000
+    assert ledger.trial_balance(COOP, "2025-12-31")["balanced"]
+
+    assert ledger.ledger.get_shu(COOP, 2025) == result
+    assert ledger.ledger.get_shu(COOP, 2025, member_id="B")["members"] == [EXPECTED_MEMBERS[1]]
+    assert ledger.ledger.get_shu(COOP, 2025, member_id="nobody")["members"] == []
+    books = ledger.books(COOP)
+    assert books.closed_through == 2025 and books.closed_years["2025"]["shu"] == 1_000_001
+
+
+def test_the_closed_year_is_locked_everywhere(ledger):
+    ledger.rat(COOP, 2025)
+    ledger.close(COOP, 2025)
+    for attempt in (lambda: ledger.post(COOP, "2025-12-31", ("1101", 1, 0), ("4101", 0, 1)),
+                    lambda: ledger.deposit(COOP, "A", "wajib", 1, "2025-12-31"),
+                    lambda: ledger.withdraw(COOP, "C", 1, "2025-06-01")):
+        with pytest.raises(DomainError) as caught:
+            attempt()
+        assert caught.value.code == "fiscal_year_closed"
+    ledger.admit(COOP, "D", "2026-02-01")  # opened after the close: locked too
+    with pytest.raises(DomainError) as caught:
+        ledger.deposit(COOP, "D", "pokok", 100_000, "2025-12-01")
+    assert caught.value.code == "fiscal_year_closed"
+    ledger.deposit(COOP, "D", "pokok", 100_000, "2026-02-01")
+
+
+def test_closing_twice_changes_nothing(ledger):
+    ledger.rat(COOP, 2025)
+    first = ledger.close(COOP, 2025)
+    head = ledger.store.head()
+    assert ledger.ledger.close_fiscal_year(COOP, 2025, {"command_id": "another-close"}) == first
+    assert ledger.close(COOP, 2025) == first
+    assert ledger.store.head() == head
+
+
+def test_a_loss_year_distributes_nothing():
+    ledger = MemoryLedger()
+    ledger.register("coop-loss")
+    ledger.admit("coop-loss", "A")
+    ledger.deposit("coop-loss", "A", "pokok", 100_000, "2025-01-05")
+    ledger.post("coop-loss", "2025-03-01", ("1101", 100, 0), ("4101", 0, 100, "A"))
+    ledger.post("coop-loss", "2025-04-01", ("5102", 500, 0), ("1101", 0, 500))
+    ledger.rat("coop-loss", 2025)
+    result = ledger.close("coop-loss", 2025)
+    assert result["shu"] == -400
+    assert set(result["pools"].values()) == {0} and result["members"] == []
+    # income and expenses are closed; the loss stays in current-year SHU (a debit balance)
+    assert ledger.balance("coop-loss", "4101", "2025-12-31") == 0
+    assert ledger.balance("coop-loss", "5102", "2025-12-31") == 0
+    assert ledger.balance("coop-loss", CURRENT_SHU, "2025-12-31") == -400
+    assert ledger.balance("coop-loss", SHU_PAYABLE) == 0
+    sheet_totals = ledger.trial_balance("coop-loss")
+    assert sheet_totals["balanced"]
+
+
+def test_an_earlier_year_with_results_is_closed_first():
+    ledger = MemoryLedger()
+    ledger.register("coop-order")
+    ledger.post("coop-order", "2024-03-01", ("1101", 100, 0), ("4101", 0, 100))
+    ledger.rat("coop-order", 2025)
+    with pytest.raises(DomainError) as caught:
+        ledger.close("coop-order", 2025)
+    assert caught.value.code == "earlier_fiscal_year_open"
+    ledger.rat("coop-order", 2024)
+    assert ledger.close("coop-order", 2024)["shu"] == 100
+    assert ledger.close("coop-order", 2025)["shu"] == 0
