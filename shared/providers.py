@@ -19,8 +19,14 @@ from nameko.extensions import DependencyProvider
 from .aggregate import DomainError
 from .eventstore import ConcurrencyError, StoreUnavailable
 from .kernel import Kernel, ServiceDefinition, Settings
+from .logs import reset_correlation_id, set_correlation_id
 
 log = logging.getLogger(__name__)
+
+#: nameko context data a caller may set: epoch seconds after which it no longer waits.
+DEADLINE = "kopnet_deadline"
+#: Work that could not finish before the caller's deadline is refused up front.
+DEADLINE_MARGIN = 1.0
 
 _KINDS = {"Rpc": "rpc", "HttpRequestHandler": "http", "EventHandler": "event"}
 
@@ -31,6 +37,7 @@ class KernelProvider(DependencyProvider):
         self.run_loops = run_loops
         self.kernel: Kernel | None = None
         self._started: dict[Any, float] = {}
+        self._log_context: dict[Any, Any] = {}
         self._server = None
 
     def setup(self) -> None:
@@ -60,11 +67,25 @@ class KernelProvider(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> Kernel:
         assert self.kernel is not None
+        deadline = worker_ctx.data.get(DEADLINE)
+        if deadline and time.time() > float(deadline) - DEADLINE_MARGIN:
+            # The caller has given up (or is about to) and answered its client 503; doing
+            # the work now would change state behind that answer. (Raising here would kill
+            # the worker without a reply, so the refusal happens on first use instead.)
+            return _TooLate()  # type: ignore[return-value]
         return self.kernel
 
     # -- timing every entrypoint ------------------------------------------------------------
     def worker_setup(self, worker_ctx) -> None:
         self._started[worker_ctx] = time.perf_counter()
+        # log lines of this worker carry the request's correlation id (shared/logs.py)
+        correlation_id = worker_ctx.data.get("correlation_id") or worker_ctx.call_id
+        self._log_context[worker_ctx] = set_correlation_id(correlation_id)
+
+    def worker_teardown(self, worker_ctx) -> None:
+        token = self._log_context.pop(worker_ctx, None)
+        if token is not None:
+            reset_correlation_id(token)
 
     def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
         started = self._started.pop(worker_ctx, None)
@@ -95,6 +116,12 @@ class KernelProvider(DependencyProvider):
             return [json.dumps({"ready": not problems, "problems": problems}).encode()]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
+
+
+class _TooLate:
+    def __getattr__(self, name: str) -> Any:
+        raise DomainError("unavailable", "the request reached the service after its caller's "
+                                         "deadline; nothing was done")
 
 
 # Errors that cross nameko RPC as themselves (not as a bare RemoteError), so the gateway

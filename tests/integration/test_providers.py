@@ -56,3 +56,17 @@ def test_health_and_readiness(bank_container):
         assert response.status == 200
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5) as response:
         assert response.status == 200 and b'"ready": true' in response.read()
+
+
+def test_a_request_past_its_callers_deadline_is_refused_and_changes_nothing(bank_container):
+    import time
+
+    from shared.aggregate import DomainError
+
+    _container, _port, config = bank_container
+    with ClusterRpcProxy(config, context_data={"kopnet_deadline": time.time() - 1}) as late:
+        with pytest.raises(DomainError) as refused:
+            late.bank.open("a9", "coop-1", "siti")
+    assert refused.value.code == "unavailable"
+    with ClusterRpcProxy(config, context_data={"kopnet_deadline": time.time() + 30}) as in_time:
+        assert in_time.bank.open("a9", "coop-1", "siti") == 1, "the refused call stored nothing"
