@@ -7,8 +7,9 @@ told it failed. This proxy publishes every request with an AMQP per-message expi
 through to kombu), so RabbitMQ drops a request nobody picked up in time and never delivers
 it later; and it waits for the reply at most `timeout`, so a request picked up just before
 it expired still has the rest of the timeout to answer. Requests also carry their deadline
-as nameko context data (`kopnet_deadline`, epoch seconds) for a service that wants to refuse
-work that is already too late. A service that was never started (no queue) fails at once.
+as nameko context data (`kopnet_deadline`, epoch seconds); every kernel service refuses
+work that reaches it too late (shared/providers.py). A service that was never started
+(no queue) fails at once.
 """
 from __future__ import annotations
 
