@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated")  # we know; see README
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known: see README
 import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # first: services run on eventlet, and pymongo must see green sockets

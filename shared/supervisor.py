@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from .config import DEFAULTS, load_config
+from .logs import configure_logging
 
 #: Start order: services that others call first, the public gateway last.
 ORDER = ["membership", "ledger", "financing", "networking", "gateway"]
@@ -47,6 +48,7 @@ def run_service(service: str) -> int:
     from nameko.runners import ServiceRunner
 
     module = service_module(service)
+    configure_logging(getattr(module.service_class, "name", service))
     runner = ServiceRunner(service_config(module))
     runner.add_service(module.service_class)
     stopping = eventlet.event.Event()
