@@ -19,7 +19,12 @@ class BrokerUnavailable(Exception):
     """RabbitMQ did not answer; nothing was published."""
 
 
-def connect(uri: str, heartbeat: int = 10, timeout: float = 5.0) -> kombu.Connection:
+#: Seconds between AMQP heartbeats: a dead peer is noticed within about twice this.
+HEARTBEAT = 10
+
+
+def connect(uri: str, heartbeat: int | None = None, timeout: float = 5.0) -> kombu.Connection:
+    heartbeat = HEARTBEAT if heartbeat is None else heartbeat
     connection = kombu.Connection(uri, heartbeat=heartbeat, connect_timeout=timeout,
                                   transport_options={"confirm_publish": False})
     try:
@@ -31,6 +36,17 @@ def connect(uri: str, heartbeat: int = 10, timeout: float = 5.0) -> kombu.Connec
             "and that RabbitMQ runs (make up)."
         ) from error
     return connection
+
+
+def keep_alive(connection: kombu.Connection) -> None:
+    """For a connection that is otherwise only written to (the relay's, a lock holder's):
+    reads what the broker sent, its heartbeats included, and sends ours when due. Without
+    the read the client counts the broker's heartbeats as missed and drops the connection."""
+    try:
+        connection.drain_events(timeout=0)
+    except (TimeoutError, BlockingIOError):
+        pass
+    connection.heartbeat_check()
 
 
 def declare_events_exchange(channel) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -21,7 +22,7 @@ from typing import Any, ClassVar
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from .broker import BrokerUnavailable, connect, try_exclusive_lock
+from .broker import BrokerUnavailable, connect, keep_alive, try_exclusive_lock
 from .checkpoints import Checkpoints
 from .envelope import Envelope
 from .eventstore import Commit, EventStore, StoreUnavailable
@@ -163,15 +164,19 @@ class ProjectionRunner:
                 if self._stop.wait(1.0):
                     return
             self.active = True
+            alive_at = time.monotonic()
             while not self._stop.is_set():
-                if self.catch_up_once():
+                progressed = self.catch_up_once()
+                if time.monotonic() - alive_at > 1.0:  # the lock lives as long as this connection
+                    keep_alive(connection)
+                    alive_at = time.monotonic()
+                if progressed:
                     continue
                 self._wake.clear()
                 lowest = min((self.checkpoints.load(self.checkpoint_name(p)) for p in self.projections),
                              default=0)
                 if not self.store.has_position(lowest + 1):
                     self._wake.wait(self.idle_wait)
-                    connection.heartbeat_check()
         finally:
             connection.release()
 

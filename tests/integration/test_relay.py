@@ -134,3 +134,35 @@ def test_an_unreachable_broker_fails_clearly_and_the_relay_catches_up_later(stor
         relay.stop()
         worker.wait()
         proxy.close()
+
+
+def test_idle_lock_holders_keep_their_broker_connection(store, amqp_uri, service_name, tap, monkeypatch):
+    """An idle relay and projection runner read the broker's heartbeats, so the connection
+    that holds their lock is not dropped as dead (heartbeat 1 s, idle for 4 s)."""
+    import time
+
+    import shared.broker
+    from shared.projection import ProjectionRunner
+    from tests.support.bankservice.service import definition
+
+    monkeypatch.setattr(shared.broker, "HEARTBEAT", 1)
+    seen = tap("bank.*")
+    relay = OutboxRelay(store, amqp_uri, service_name)
+    runner = ProjectionRunner(store, definition.projections, amqp_uri, service_name)
+    workers = [run_in_background(relay.run), run_in_background(runner.run)]
+    try:
+        wait_for(lambda: relay.active and runner.active, what="both hold their locks")
+        dropped: list[str] = []
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            if not (relay.active and runner.active):
+                dropped.append("lost")
+            time.sleep(0.05)
+        assert dropped == [], "an idle lock holder lost its broker connection"
+        stored = fill(store, accounts=1, deposits=1)
+        wait_for(lambda: len(seen.drain()) >= len(stored), what="publishing after the idle time")
+    finally:
+        relay.stop()
+        runner.stop()
+        for worker in workers:
+            worker.wait()
