@@ -23,6 +23,7 @@ from .broker import (
     connect,
     declare_events_exchange,
     event_message,
+    keep_alive,
     try_exclusive_lock,
 )
 from .checkpoints import Checkpoints
@@ -98,7 +99,7 @@ class OutboxRelay:
                 self._wake.clear()
                 if not self.store.has_position(checkpoint + 1):
                     self._wake.wait(self.idle_wait)
-                    connection.heartbeat_check()
+                    keep_alive(connection)
         finally:
             connection.release()
 
