@@ -29,10 +29,10 @@ from .schemas import (
     FiscalYearSchema,
     JournalEntryRequestSchema,
     MovementRequestSchema,
-    PeriodSchema,
     ReportRequestSchema,
     SavingsKindSchema,
     SourceSchema,
+    StatementPeriodSchema,
 )
 
 A = TypeVar("A", bound=Aggregate)
@@ -180,8 +180,8 @@ class Ledger:
 
     def member_statement(self, cooperative_id: str, member_id: str, from_: str | None = None,
                          to: str | None = None) -> dict[str, Any]:
-        period = validated(PeriodSchema, {key: value for key, value in (("from", from_), ("to", to))
-                                          if value is not None})
+        period = validated(StatementPeriodSchema, {key: value for key, value in (("from", from_), ("to", to))
+                                                   if value is not None})
         self._account(cooperative_id, member_id)
         end = period["to"] or self.today().isoformat()
         start = period["from_"] or f"{end[:4]}-01-01"

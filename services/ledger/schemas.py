@@ -1,5 +1,5 @@
-"""The edge of the ledger: event payload schemas (validated on append) and the request and
-response schemas that the RPC interface and the gateway use (validation and OpenAPI)."""
+"""The edge of the ledger: event payload schemas (validated on append) and the request
+schemas that the RPC interface and the gateway use (validation and OpenAPI)."""
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validates_schema
@@ -79,71 +79,24 @@ class PeriodSchema(Schema):
             raise ValidationError("from is after to", "from")
 
 
+class StatementPeriodSchema(Schema):
+    """`from` and `to`, each optional: to today, from the start of `to`'s year."""
+
+    from_ = fields.Date(load_default=None, allow_none=True, data_key="from")
+    to = fields.Date(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _ordered(self, data, **kwargs) -> None:
+        if data.get("from_") and data.get("to") and data["from_"] > data["to"]:
+            raise ValidationError("from is after to", "from")
+
+
 class ReportRequestSchema(PeriodSchema):
     name = fields.String(required=True, validate=OneOf(REPORTS))
 
 
 class FiscalYearSchema(Schema):
     fiscal_year = fields.Integer(required=True, strict=True, validate=Range(1900, 2999))
-
-
-# -- responses ----------------------------------------------------------------------------------
-class AccountSchema(Schema):
-    code = fields.String()
-    name = fields.String()
-    type = fields.String()
-    normal_balance = fields.String()
-    balance = fields.Integer()
-
-
-class LineOutSchema(Schema):
-    account = fields.String()
-    debit = fields.Integer()
-    credit = fields.Integer()
-    member_id = fields.String(allow_none=True)
-
-
-class EntrySchema(Schema):
-    id = fields.String()
-    cooperative_id = fields.String()
-    date = fields.String()
-    memo = fields.String()
-    kind = fields.String()
-    lines = fields.List(fields.Nested(LineOutSchema))
-    business_activity = fields.Boolean()
-    reverses = fields.String(allow_none=True)
-    reversed_by = fields.String(allow_none=True)
-    reversal = fields.Dict(allow_none=True)
-
-
-class SavingsSchema(Schema):
-    cooperative_id = fields.String()
-    member_id = fields.String()
-    status = fields.String()
-    pokok = fields.Integer()
-    wajib = fields.Integer()
-    sukarela = fields.Integer()
-    total = fields.Integer()
-    pokok_amount = fields.Integer()
-    pokok_paid = fields.Boolean()
-    wajib_amount = fields.Integer()
-    entry_id = fields.String(allow_none=True)
-
-
-class ShuMemberSchema(Schema):
-    member_id = fields.String()
-    jasa_modal = fields.Integer()
-    jasa_usaha = fields.Integer()
-    total = fields.Integer()
-
-
-class ShuSchema(Schema):
-    cooperative_id = fields.String()
-    fiscal_year = fields.Integer()
-    date = fields.String()
-    shu = fields.Integer()
-    pools = fields.Dict(keys=fields.String(validate=OneOf(SHU_POOLS)), values=fields.Integer())
-    members = fields.List(fields.Nested(ShuMemberSchema))
 
 
 # -- events (plain JSON: dates as YYYY-MM-DD strings) -------------------------------------------
