@@ -1,4 +1,4 @@
-"""The role matrix (http-api.md, Membership): who may call what, decided from the token alone.
+"""The role matrix (http-api.md, Membership and Ledger): who may call what, decided from the token alone.
 
 A policy answers from the principal and the path's ids; it never looks anything up, so a
 principal of cooperative A learns nothing about B (403 whether or not B exists).
@@ -33,6 +33,16 @@ def coop_admin_or_the_member(principal: Principal, path: Mapping[str, str]) -> b
         and principal.member_id == path.get("member_id"))
 
 
+def coop_admin_or_network_admin(principal: Principal, path: Mapping[str, str]) -> bool:
+    return coop_admin(principal, path) or network_admin(principal, path)
+
+
+def coop_admin_or_member(principal: Principal, path: Mapping[str, str]) -> bool:
+    """The cooperative's board or any of its members (not the network admin)."""
+    return principal.role in ("coop_admin", "member") and (
+        principal.cooperative_id == path.get("cooperative_id"))
+
+
 def network_or_cooperative(principal: Principal, path: Mapping[str, str]) -> bool:
     """Anyone but partners (a cooperative's principals then see their own cooperative only)."""
     return principal.role in ("network_admin", "coop_admin", "member")
@@ -46,5 +56,7 @@ def describe(policy: Policy) -> str:
         of_cooperative: "network_admin, or a coop_admin or member of the cooperative",
         coop_admin_or_the_member: "coop_admin of the cooperative, or that member",
         network_or_cooperative: "network_admin (all cooperatives); coop_admin and member (their own)",
+        coop_admin_or_network_admin: "coop_admin of the cooperative, or network_admin",
+        coop_admin_or_member: "coop_admin of the cooperative, or a member of it",
     }
     return words[policy]

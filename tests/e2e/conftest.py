@@ -1,4 +1,4 @@
-"""Real service processes (membership + gateway) behind real HTTP, isolated per session.
+"""Real service processes (membership, ledger, gateway) behind real HTTP, isolated per session.
 
 Isolation: a unique database prefix (KOPNET_DB_PREFIX), free ports, and — when the
 RabbitMQ management API answers — a throwaway virtual host, so that no other running
@@ -81,6 +81,7 @@ class Stack:
             "GATEWAY_ADDRESS": address,
             "GATEWAY_METRICS_PORT": str(self.metrics_port),
             "MEMBERSHIP_METRICS_PORT": str(free_port()),
+            "LEDGER_METRICS_PORT": str(free_port()),
             "GATEWAY_RPC_TIMEOUT": str(RPC_TIMEOUT),
         }
         self.processes: dict[str, Any] = {}
@@ -98,7 +99,7 @@ class Stack:
         try:
             stop_processes(list(self.processes.items()))
             client = connect(MONGODB_URI, "admin").client
-            for service in ("membership", "gateway"):
+            for service in ("membership", "ledger", "gateway"):
                 client.drop_database(f"{self.prefix}_{service}")
         finally:
             self.vhost.delete()
@@ -134,7 +135,7 @@ def stack() -> Iterator[Stack]:
     stack = Stack()
     started = time.monotonic()
     try:
-        stack.start("membership", "gateway")
+        stack.start("membership", "ledger", "gateway")
         print(f"\n[e2e] services ready in {time.monotonic() - started:.1f}s (prefix {stack.prefix})")
         yield stack
     finally:

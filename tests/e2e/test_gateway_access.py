@@ -38,7 +38,8 @@ ROLES = ["network_admin", "coop_admin_a", "member_a1", "member_a2", "coop_admin_
 
 
 def test_the_matrix_covers_every_route():
-    assert set(MATRIX) == set(ROUTES)
+    # the Ledger routes' matrix is in test_ledger_http.py
+    assert set(MATRIX) == {name for name, route in ROUTES.items() if "ledger" not in route.tags}
 
 
 @pytest.mark.parametrize("route", sorted(MATRIX))

@@ -40,7 +40,8 @@ MATRIX = {
 
 
 def test_the_matrix_covers_every_route():
-    assert set(MATRIX) == set(ROUTES)
+    # the Ledger routes' matrix is in test_gateway_ledger_access.py
+    assert set(MATRIX) == {name for name, route in ROUTES.items() if "ledger" not in route.tags}
 
 
 @pytest.mark.parametrize("route", sorted(MATRIX))
