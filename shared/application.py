@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .aggregate import Aggregate, DomainError, DomainEvent
-from .envelope import new_id
+from .envelope import derived_id, new_id
 from .eventstore import Commit, ConcurrencyError, EventStore, NewEvent
 from .registry import EventRegistry
 
@@ -34,6 +34,16 @@ class CommandContext:
             command_id: str | None = None) -> CommandContext:
         command_id = command_id or new_id()
         return cls(command_id, correlation_id or command_id, causation_id)
+
+    @classmethod
+    def from_wire(cls, raw: dict[str, Any] | None) -> CommandContext:
+        """The `context` dict an RPC caller sends ({command_id, correlation_id}, both optional)."""
+        raw = raw or {}
+        return cls.new(correlation_id=raw.get("correlation_id"), command_id=raw.get("command_id"))
+
+    def step(self, name: str) -> CommandContext:
+        """The context of one step of a multi-step command: its own id, stable across retries."""
+        return CommandContext(derived_id(name, self.command_id), self.correlation_id, self.causation_id)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 from pymongo.database import Database
 
 from shared.aggregate import Aggregate, DomainError, not_found
@@ -19,6 +19,7 @@ from shared.application import Application, CommandContext, Outcome
 from shared.envelope import Envelope, derived_id
 from shared.eventstore import StoreUnavailable
 from shared.projection import read_model
+from shared.validation import validated as validate_request
 
 from . import reports
 from .accounting import NORMAL_BALANCE
@@ -45,22 +46,10 @@ def local_today() -> date:
     return datetime.now(WIB).date()
 
 
-def command_context(raw: dict[str, Any] | None) -> CommandContext:
-    raw = raw or {}
-    return CommandContext.new(correlation_id=raw.get("correlation_id"), command_id=raw.get("command_id"))
-
-
-def step(context: CommandContext, name: str) -> CommandContext:
-    """The context of one step of a multi-step command: its own id, stable across retries."""
-    return CommandContext(derived_id(name, context.command_id), context.correlation_id, context.causation_id)
-
 
 def validated(schema: type[Schema], data: Any) -> dict[str, Any]:
-    try:
-        loaded = schema().load(data if data is not None else {})
-    except ValidationError as error:
-        messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
-        raise DomainError("validation_error", "the request is invalid", messages) from None
+    """Validated request fields as plain JSON values (dates as YYYY-MM-DD), as events carry them."""
+    loaded = validate_request(schema, data)
     return {key: value.isoformat() if isinstance(value, date) else value for key, value in loaded.items()}
 
 
@@ -95,11 +84,11 @@ class Ledger:
             self._run(Books, coop, lambda b: b.open(coop, payload["name"], opened_on), context)
         elif event.name == "MemberAdmitted":
             member = payload["member_id"]
-            books = self._run(Books, coop, lambda b: b.enroll(member), step(context, "enroll")).aggregate
+            books = self._run(Books, coop, lambda b: b.enroll(member), context.step("enroll")).aggregate
             assert isinstance(books, Books)
             self._run(SavingsAccount, account_id(coop, member), lambda a: a.open(
                 coop, payload["admitted_on"], payload["pokok_amount"], payload["wajib_amount"],
-                books.locked_through), step(context, "open"))
+                books.locked_through), context.step("open"))
         elif event.name == "MemberExited":
             self._run(SavingsAccount, account_id(coop, payload["member_id"]),
                       lambda a: a.settle(payload["exited_on"], self._entry_id(context)), context)
@@ -111,18 +100,19 @@ class Ledger:
     def add_account(self, cooperative_id: str, data: Any, context: dict | None = None) -> dict[str, Any]:
         fields = validated(AccountRequestSchema, data)
         code, name, kind = fields["code"], fields["name"], fields["type"]
-        self._run(Books, cooperative_id, lambda b: b.add_account(code, name, kind), command_context(context))
+        self._run(Books, cooperative_id, lambda b: b.add_account(code, name, kind),
+                  CommandContext.from_wire(context))
         return {**fields, "normal_balance": NORMAL_BALANCE[fields["type"]], "balance": 0}
 
     def post_journal_entry(self, cooperative_id: str, data: Any, context: dict | None = None
                            ) -> dict[str, Any]:
-        return self._post(cooperative_id, data, command_context(context), "manual", None)
+        return self._post(cooperative_id, data, CommandContext.from_wire(context), "manual", None)
 
     def post_entry(self, cooperative_id: str, entry: Any, source: Any, context: dict | None = None
                    ) -> dict[str, Any]:
         """The integration path (see service.py): one posting per source id, ever."""
         origin = validated(SourceSchema, source)
-        given = command_context(context)
+        given = CommandContext.from_wire(context)
         key = f"{cooperative_id}:{origin['service']}:{origin['id']}"
         context_for_source = CommandContext(derived_id("ledger-source", key), given.correlation_id,
                                             given.causation_id)
@@ -139,7 +129,7 @@ class Ledger:
     def reverse_journal_entry(self, cooperative_id: str, entry_id: str, context: dict | None = None
                               ) -> dict[str, Any]:
         """Answers with the reversed entry, its `reversed_by` and the `reversal` itself."""
-        command = command_context(context)
+        command = CommandContext.from_wire(context)
         reversal_id = self._entry_id(command)
         outcome = self._run(Books, cooperative_id, lambda b: b.reverse(entry_id, reversal_id), command)
         reversal = posted(outcome)[0]
@@ -160,7 +150,7 @@ class Ledger:
                 ) -> dict[str, Any]:
         saving = validated(SavingsKindSchema, {"kind": kind})["kind"]
         fields = validated(MovementRequestSchema, data)
-        command, today = command_context(context), self.today()
+        command, today = CommandContext.from_wire(context), self.today()
         entry_id = self._entry_id(command)
         outcome = self._run(SavingsAccount, account_id(cooperative_id, member_id), lambda a: a.deposit(
             saving, fields["amount"], fields["date"], today, entry_id), command)
@@ -169,7 +159,7 @@ class Ledger:
     def withdraw(self, cooperative_id: str, member_id: str, data: Any, context: dict | None = None
                  ) -> dict[str, Any]:
         fields = validated(MovementRequestSchema, data)
-        command, today = command_context(context), self.today()
+        command, today = CommandContext.from_wire(context), self.today()
         entry_id = self._entry_id(command)
         outcome = self._run(SavingsAccount, account_id(cooperative_id, member_id), lambda a: a.withdraw(
             fields["amount"], fields["date"], today, entry_id), command)
@@ -216,8 +206,8 @@ class Ledger:
         """Lock the year in the books, lock every member's savings through it, then compute and
         post SHU. Every step is idempotent, so a retried or concurrent close ends the same way."""
         year = validated(FiscalYearSchema, {"fiscal_year": fiscal_year})["fiscal_year"]
-        command, today = command_context(context), self.today()
-        self._run(Books, cooperative_id, lambda b: b.begin_close(year, today), step(command, "close-begin"))
+        command, today = CommandContext.from_wire(context), self.today()
+        self._run(Books, cooperative_id, lambda b: b.begin_close(year, today), command.step("close-begin"))
         books = self.app.load(Books, cooperative_id, use_cache=False)
         if str(year) in books.closed_years:
             return self.get_shu(cooperative_id, year)
@@ -233,7 +223,7 @@ class Ledger:
         entry_ids = (derived_id("ledger-close", f"{cooperative_id}:{year}:results"),
                      derived_id("ledger-close", f"{cooperative_id}:{year}:distribution"))
         outcome = self._run(Books, cooperative_id, lambda b: b.finish_close(
-            year, capital, today.isoformat(), entry_ids), step(command, "close-finish"))
+            year, capital, today.isoformat(), entry_ids), command.step("close-finish"))
         closed = [e.payload for e in (outcome.commit.events if outcome.commit else [])
                   if e.event_type == "ledger.FiscalYearClosed"]
         if not closed:

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
-from marshmallow import Schema, ValidationError
-
 from shared.aggregate import Aggregate, DomainError, not_found
 from shared.application import CommandContext, Outcome
 from shared.checkpoints import Checkpoints
@@ -21,6 +19,7 @@ from shared.envelope import Envelope, derived_id, utc_now
 from shared.eventstore import StoreUnavailable
 from shared.kernel import Kernel
 from shared.projection import read_model
+from shared.validation import validated
 
 from .domain import (
     ACTIVITY_EVENTS,
@@ -48,22 +47,7 @@ A = TypeVar("A", bound=Aggregate)
 CATCH_UP_SECONDS = 5.0
 
 
-def command_context(raw: dict[str, Any] | None) -> CommandContext:
-    raw = raw or {}
-    return CommandContext.new(correlation_id=raw.get("correlation_id"), command_id=raw.get("command_id"))
 
-
-def step(context: CommandContext, name: str) -> CommandContext:
-    """The context of one step of a multi-step command: its own id, stable across retries."""
-    return CommandContext(derived_id(name, context.command_id), context.correlation_id, context.causation_id)
-
-
-def validated(schema: type[Schema], data: Any) -> dict[str, Any]:
-    try:
-        return schema().load(data if data is not None else {})
-    except ValidationError as error:
-        messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
-        raise DomainError("validation_error", "the request is invalid", messages) from None
 
 
 class Membership:
@@ -78,13 +62,13 @@ class Membership:
         cooperative_id = derived_id("cooperative", fields["registration_number"])
         fields["founded_on"] = fields["founded_on"].isoformat()
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.register(
-            **fields, today=self.today(), now=utc_now()), command_context(context))
+            **fields, today=self.today(), now=utc_now()), CommandContext.from_wire(context))
         return profile(outcome.aggregate.snapshot_state(), self.today())
 
     def dissolve_cooperative(self, cooperative_id: str, context: dict | None) -> dict:
         today = self.today()
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.dissolve(
-            today.isoformat()), command_context(context))
+            today.isoformat()), CommandContext.from_wire(context))
         return profile(outcome.aggregate.snapshot_state(), today)
 
     def get_cooperative(self, cooperative_id: str) -> dict:
@@ -134,7 +118,7 @@ class Membership:
     def apply_member(self, cooperative_id: str, data: dict, context: dict | None) -> dict:
         fields = validated(MemberApplicationSchema, data)
         fields["joined_on"] = fields["joined_on"].isoformat()
-        ctx = command_context(context)
+        ctx = CommandContext.from_wire(context)
         member_id = derived_id("member", ctx.command_id)
         earlier = self.app.load(Member, member_id, use_cache=False)
         if earlier.exists:  # a retry of an application that was completed: the same answer
@@ -150,7 +134,7 @@ class Membership:
         nik = fields["nik"]
         self._run(NikClaim, f"{cooperative_id}:{nik}", lambda claim: claim.claim(
             cooperative_id=cooperative_id, nik=nik, member_id=member_id,
-            holder_status=self._member_status(claim.member_id), now=utc_now()), step(ctx, "claim-nik"))
+            holder_status=self._member_status(claim.member_id), now=utc_now()), ctx.step("claim-nik"))
         outcome = self._run(Member, member_id, lambda member: member.apply_for(
             cooperative_id=cooperative_id, **fields, today=self.today()), ctx)
         assert isinstance(outcome.aggregate, Member)
@@ -161,7 +145,7 @@ class Membership:
         request = validated(MemberStatusChangeSchema, {"action": action, **({"on": on} if on else {})})
         day = (request["on"] or self.today()).isoformat()
         self._member(cooperative_id, member_id)
-        ctx = command_context(context)
+        ctx = CommandContext.from_wire(context)
 
         def change(member: Member) -> None:
             if action == "admit":
@@ -178,7 +162,7 @@ class Membership:
         if action == "exit":
             # Second step; if it is lost, the next claim sees an exited holder and takes over.
             self._run(NikClaim, f"{cooperative_id}:{member.nik}", lambda claim: claim.release(member_id),
-                      step(ctx, "release-nik"))
+                      ctx.step("release-nik"))
         return member.to_dict()
 
     def get_member(self, cooperative_id: str, member_id: str) -> dict:
@@ -212,7 +196,7 @@ class Membership:
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.hold_annual_meeting(
             fiscal_year=fields["fiscal_year"], held_on=fields["held_on"].isoformat(),
             attendees=fields["attendees"], shu_allocation=fields["shu_allocation"],
-            admitted_members=admitted), command_context(context))
+            admitted_members=admitted), CommandContext.from_wire(context))
         assert outcome.commit is not None  # the command always triggers or raises
         held = outcome.commit.events[0].payload
         return {"cooperative_id": cooperative_id, "quorum_reached": True,
