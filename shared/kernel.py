@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .application import Application
-from .broker import BrokerUnavailable
-from .broker import connect as connect_broker
 from .consumer import Subscriber, Subscription
 from .eventstore import EventStore, connect
 from .metrics import Metrics
@@ -77,16 +75,3 @@ class Kernel:
         self.projections.stop()
         for subscriber in self.subscribers:
             subscriber.stop()
-
-    def readiness_problems(self) -> list[str]:
-        """What keeps this process from serving: the store or the broker not answering."""
-        problems = []
-        try:
-            self.database.command("ping")
-        except Exception as error:  # noqa: BLE001 - any failure means not ready; the text says which
-            problems.append(f"store: {error}")
-        try:
-            connect_broker(self.settings.amqp_uri, timeout=2).release()
-        except BrokerUnavailable as error:
-            problems.append(f"broker: {error}")
-        return problems

@@ -2,17 +2,14 @@
 
 `KernelProvider` builds the kernel from the container's config, runs its loops (relay,
 projections, subscribers) as managed threads, times every entrypoint of the service, and
-serves `/metrics`, `/health` and `/ready` on the service's metrics port.
+serves `/metrics`, `/health` and `/ready` on the service's metrics port (ops_endpoints.py).
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
-import eventlet
-import eventlet.wsgi
 from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 
@@ -20,6 +17,7 @@ from .aggregate import DomainError
 from .eventstore import ConcurrencyError, StoreUnavailable
 from .kernel import Kernel, ServiceDefinition, Settings
 from .logs import reset_correlation_id, set_correlation_id
+from .ops_endpoints import OpsServer, readiness_problems
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +36,28 @@ class KernelProvider(DependencyProvider):
         self.kernel: Kernel | None = None
         self._started: dict[Any, float] = {}
         self._log_context: dict[Any, Any] = {}
-        self._server = None
+        self._server: OpsServer | None = None
 
     def setup(self) -> None:
         settings = Settings.from_config(self.container.config, self.definition.name)
         self.kernel = Kernel(self.definition, settings)
 
     def start(self) -> None:
-        assert self.kernel is not None
+        kernel = self.kernel
+        assert kernel is not None
         if self.run_loops:
-            for loop in self.kernel.background_loops():
+            for loop in kernel.background_loops():
                 self.container.spawn_managed_thread(loop, identifier=f"kopnet.{loop.__qualname__}")
-        port = self.kernel.settings.metrics_port
-        if port:
-            self._server = eventlet.listen(("0.0.0.0", port))
-            self.container.spawn_managed_thread(
-                lambda: eventlet.wsgi.server(self._server, self._wsgi, log_output=False),
-                identifier="kopnet.metrics")
+        if kernel.settings.metrics_port:
+            self._server = OpsServer(kernel.metrics, lambda: readiness_problems(
+                kernel.database, kernel.settings.amqp_uri))
+            self._server.start(self.container, kernel.settings.metrics_port)
 
     def stop(self) -> None:
         if self.kernel is not None:
             self.kernel.stop()
         if self._server is not None:
-            self._server.close()
+            self._server.stop()
 
     def kill(self) -> None:
         self.stop()
@@ -97,25 +94,6 @@ class KernelProvider(DependencyProvider):
         metrics = self.kernel.metrics
         metrics.entrypoint_seconds.labels(metrics.service, kind, name).observe(time.perf_counter() - started)
         metrics.entrypoint_calls.labels(metrics.service, kind, name, "error" if exc_info else "ok").inc()
-
-    # -- /metrics, /health, /ready ---------------------------------------------------------
-    def _wsgi(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        assert self.kernel is not None
-        if path == "/metrics":
-            body = self.kernel.metrics.exposition()
-            start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
-            return [body]
-        if path == "/health":
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [b'{"status":"alive"}']
-        if path == "/ready":
-            problems = self.kernel.readiness_problems()
-            status = "503 Service Unavailable" if problems else "200 OK"
-            start_response(status, [("Content-Type", "application/json")])
-            return [json.dumps({"ready": not problems, "problems": problems}).encode()]
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found"]
 
 
 class _TooLate:

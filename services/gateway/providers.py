@@ -6,21 +6,17 @@ its only state is the idempotency store in its own database (KOPNET.DATABASE).
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
-import eventlet
-import eventlet.wsgi
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
-from shared.broker import BrokerUnavailable
-from shared.broker import connect as connect_broker
 from shared.eventstore import connect
 from shared.kernel import Settings
 from shared.metrics import Metrics
+from shared.ops_endpoints import OpsServer, readiness_problems
 
 from .application import Gateway
 from .auth import DEV_SECRET, secret_problem
@@ -34,7 +30,8 @@ class GatewayProvider(DependencyProvider):
         self.gateway: Gateway | None = None
         self.metrics = Metrics("gateway")
         self._started: dict[Any, float] = {}
-        self._server: Any = None
+        self._server = OpsServer(self.metrics, lambda: readiness_problems(
+            self.database, self.settings.amqp_uri))
 
     def setup(self) -> None:
         config = self.container.config
@@ -49,15 +46,10 @@ class GatewayProvider(DependencyProvider):
 
     def start(self) -> None:
         if self.settings.metrics_port:
-            self._server = eventlet.listen(("0.0.0.0", self.settings.metrics_port))
-            self.container.spawn_managed_thread(
-                lambda: eventlet.wsgi.server(self._server, self._wsgi, log_output=False),
-                identifier="gateway.metrics")
+            self._server.start(self.container, self.settings.metrics_port)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        self._server.stop()
 
     def kill(self) -> None:
         self.stop()
@@ -80,32 +72,3 @@ class GatewayProvider(DependencyProvider):
         status = result.status_code if isinstance(result, Response) else 500
         self.metrics.http_seconds.labels("gateway", method, route).observe(time.perf_counter() - started)
         self.metrics.http_requests.labels("gateway", method, route, str(status)).inc()
-
-    # -- /metrics, /health, /ready ---------------------------------------------------------
-    def readiness_problems(self) -> list[str]:
-        problems = []
-        try:
-            self.database.command("ping")
-        except Exception as error:  # noqa: BLE001 - any failure means not ready; the text says which
-            problems.append(f"store: {error}")
-        try:
-            connect_broker(self.settings.amqp_uri, timeout=2).release()
-        except BrokerUnavailable as error:
-            problems.append(f"broker: {error}")
-        return problems
-
-    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path == "/metrics":
-            start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
-            return [self.metrics.exposition()]
-        if path == "/health":
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [b'{"status":"alive"}']
-        if path == "/ready":
-            problems = self.readiness_problems()
-            start_response("503 Service Unavailable" if problems else "200 OK",
-                           [("Content-Type", "application/json")])
-            return [json.dumps({"ready": not problems, "problems": problems}).encode()]
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found"]
