@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+import nameko.rpc
 from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 
@@ -94,6 +95,12 @@ class KernelProvider(DependencyProvider):
         metrics = self.kernel.metrics
         metrics.entrypoint_seconds.labels(metrics.service, kind, name).observe(time.perf_counter() - started)
         metrics.entrypoint_calls.labels(metrics.service, kind, name, "error" if exc_info else "ok").inc()
+
+
+def rpc(function: Any) -> Any:
+    """nameko's @rpc for kernel services: a DomainError (a refused command, a 404) is an
+    expected answer, logged as a warning without a traceback, not as a failure."""
+    return nameko.rpc.rpc(expected_exceptions=(DomainError, ConcurrencyError))(function)
 
 
 class _TooLate:

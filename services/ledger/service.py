@@ -24,10 +24,8 @@ Integration path for other services (financing, networking) — the contract:
 """
 from __future__ import annotations
 
-from nameko.rpc import rpc
-
 from shared.kernel import ServiceDefinition
-from shared.providers import KernelProvider
+from shared.providers import KernelProvider, rpc
 
 from .application import Ledger
 from .policies import membership_policy

@@ -1,10 +1,8 @@
 """The membership nameko service: thin RPC entrypoints over the use cases in application.py."""
 from __future__ import annotations
 
-from nameko.rpc import rpc
-
 from shared.kernel import ServiceDefinition
-from shared.providers import KernelProvider
+from shared.providers import KernelProvider, rpc
 
 from .application import Membership, health_inputs_policy
 from .projections import CooperativeDirectory, MemberList
