@@ -180,17 +180,21 @@ def test_a_repeated_command_returns_its_first_result_and_stores_nothing(database
 
 
 def test_an_unreachable_store_fails_clearly_and_stores_nothing(database, bank_registry, mongodb_uri):
-    with pytest.raises(StoreUnavailable, match="MONGODB_URI"):
-        EventStore(connect("mongodb://127.0.0.1:1/", database.name, timeout_ms=300))
+    dead = connect("mongodb://127.0.0.1:1/", database.name, timeout_ms=300)
     host, port = mongodb_uri.split("//")[1].split("/")[0].rsplit(":", 1)
     proxy = TcpProxy(host, int(port))
+    through_proxy = connect(f"mongodb://127.0.0.1:{proxy.port}/", database.name, timeout_ms=500)
     try:
-        through_proxy = EventStore(
-            connect(f"mongodb://127.0.0.1:{proxy.port}/", database.name, timeout_ms=500), bank_registry)
-        through_proxy.append("Account", "a1", 0, [opened()])
+        with pytest.raises(StoreUnavailable, match="MONGODB_URI"):
+            EventStore(dead)
+        store = EventStore(through_proxy, bank_registry)
+        store.append("Account", "a1", 0, [opened()])
         proxy.cut()
         with pytest.raises(StoreUnavailable, match="nothing was stored"):
-            through_proxy.append("Account", "a1", 1, [deposited(5)])
+            store.append("Account", "a1", 1, [deposited(5)])
     finally:
+        # stop the clients' monitor threads, which would otherwise keep probing dead ports
+        dead.client.close()
+        through_proxy.client.close()
         proxy.close()
     assert [e.stream_version for e in EventStore(database).read_all()] == [1]

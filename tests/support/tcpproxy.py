@@ -23,6 +23,7 @@ class TcpProxy:
             try:
                 client, _ = self.listener.accept()
             except OSError:
+                self.listener.close()
                 return
             if not self._open:
                 client.close()
@@ -52,14 +53,17 @@ class TcpProxy:
                     pass
 
     def cut(self) -> None:
-        """Drops every connection and refuses new ones until `restore`."""
+        """Drops every connection and refuses new ones until `restore`.
+
+        Only shuts the sockets down: the threads reading them wake up, see the end and close
+        them. Closing a socket under a reader that eventlet is waiting on would leave that
+        wait registered on a number the OS soon gives to another file."""
         self._open = False
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
             except OSError:
                 pass
 
@@ -68,4 +72,7 @@ class TcpProxy:
 
     def close(self) -> None:
         self.cut()
-        self.listener.close()
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread, which closes it
+        except OSError:
+            self.listener.close()
