@@ -9,7 +9,7 @@ INFRA  := python3 deploy/localinfra.py
 AMQP_DEFAULT  := amqp://guest:guest@127.0.0.1:5672/
 MONGO_DEFAULT := mongodb://127.0.0.1:27017/
 
-.PHONY: venv up down status test check lint bench run
+.PHONY: venv up down status test check lint bench run ops-tools
 
 venv: $(VENV)/.stamp
 
@@ -37,8 +37,12 @@ lint: venv
 	echo "[lint] mypy (shared services)"; $(VENV)/bin/mypy || rc=$$?; \
 	exit $$rc
 
+# Ops tools from outside PyPI (Debian's prometheus: prometheus + promtool) for tests/ops.
+ops-tools:
+	@$(INFRA) tools
+
 # lint + tests against whatever AMQP_URI / MONGODB_URI point at; runs both, fails if either does.
-check: venv
+check: venv ops-tools
 	@rc=0; \
 	$(MAKE) --no-print-directory lint || rc=$$?; \
 	AMQP_URI=$${AMQP_URI:-$(AMQP_DEFAULT)} MONGODB_URI=$${MONGODB_URI:-$(MONGO_DEFAULT)} \
@@ -51,5 +55,6 @@ test: venv
 bench: venv
 	$(INFRA) exec -- $(VENV)/bin/python -m bench
 
+# `make run OBSERVE=1` also starts Prometheus (http://127.0.0.1:9090) with deploy/prometheus/.
 run: venv
-	$(INFRA) exec -- $(VENV)/bin/kopnet run-all
+	$(INFRA) exec $(if $(OBSERVE),--observe) -- $(VENV)/bin/kopnet run-all

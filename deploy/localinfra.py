@@ -3,16 +3,20 @@
 
 Stdlib only.  Usage:
 
-    python3 deploy/localinfra.py up|down|status [--data DIR]
+    python3 deploy/localinfra.py up|down|status [--data DIR] [--observe]
     python3 deploy/localinfra.py restart-rabbitmq|restart-store [--pause SECONDS] [--kill]
-    python3 deploy/localinfra.py exec [--data DIR] -- COMMAND...
+    python3 deploy/localinfra.py exec [--data DIR] [--observe] -- COMMAND...
+    python3 deploy/localinfra.py tools
 
 `up` is idempotent: a RabbitMQ or store that already answers is reused, not
 restarted.  `<data>/pids.json` records only what this script started, and
 `down` stops exactly that.  `exec` runs `up`, runs COMMAND with AMQP_URI and
 MONGODB_URI set (unless already set), then stops only what that `up` started
 and exits with COMMAND's status.  Setting AMQP_URI skips RabbitMQ; setting
-MONGODB_URI skips the store.
+MONGODB_URI skips the store.  `--observe` also starts Debian's Prometheus on
+127.0.0.1:9090 with deploy/prometheus/prometheus.yml (kopnet's default metrics ports
+and RabbitMQ's rabbitmq_prometheus plugin on 127.0.0.1:15692, which `up` enables).
+`tools` installs the ops tools `make test` needs outside PyPI (Prometheus, promtool).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FERRET_SRC = REPO / "deploy" / "ferretdb"
+PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kopnet"
 
 HOST = "127.0.0.1"
@@ -45,6 +50,7 @@ RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")  # run directly: /usr/sbin wrappers `
 RABBIT_TIMEOUT = 120.0
 STORE_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+PROMETHEUS_TIMEOUT = 30.0
 
 
 class InfraError(Exception):
@@ -380,7 +386,8 @@ def start_rabbit(state: State, ports: argparse.Namespace) -> None:
         raise InfraError(f"{HOST}:{ports.amqp_port} is taken by something that is not "
                          "RabbitMQ; free the port or set AMQP_URI")
 
-    for port, what in ((ports.mgmt_port, "management"), (ports.amqp_port + 20000, "distribution")):
+    for port, what in ((ports.mgmt_port, "management"), (ports.amqp_port + 20000, "distribution"),
+                       (ports.rabbit_metrics_port, "prometheus")):
         if port_open(port):
             raise InfraError(f"RabbitMQ's {what} port {HOST}:{port} is taken by another "
                              "program; free it or set AMQP_URI to a running RabbitMQ")
@@ -389,10 +396,12 @@ def start_rabbit(state: State, ports: argparse.Namespace) -> None:
     p = rabbit_paths(state.data)
     for d in (p["mnesia"], p["logs"]):
         d.mkdir(parents=True, exist_ok=True)
-    p["plugins"].write_text("[rabbitmq_management].\n")
+    p["plugins"].write_text("[rabbitmq_management,rabbitmq_prometheus].\n")
     p["config"].write_text(
         f"management.tcp.ip = {HOST}\n"
         f"management.tcp.port = {ports.mgmt_port}\n"
+        f"prometheus.tcp.ip = {HOST}\n"
+        f"prometheus.tcp.port = {ports.rabbit_metrics_port}\n"
     )
     p["envconf"].write_text("# kopnet: deliberately empty; settings come from the env\n")
     epmd_before = find_pids("epmd")
@@ -557,6 +566,92 @@ def stop_store(state: State) -> None:
     state.save()
 
 
+# ---------------------------------------------------------------- Prometheus (opt-in)
+
+
+def apt_install(package: str) -> None:
+    if os.geteuid() != 0:
+        raise InfraError(f"{package} is not installed and this is not root: run "
+                         f"`sudo apt-get install -y --no-install-recommends {package}`")
+    say(f"{package} not installed; installing it with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for argv in (["apt-get", "update"],
+                 ["apt-get", "install", "-y", "--no-install-recommends", package]):
+        say("$ " + " ".join(argv))
+        r = subprocess.run(argv, check=False, env=env)
+        if r.returncode:
+            raise InfraError(f"`{' '.join(argv)}` failed (exit {r.returncode}); fix apt or "
+                             f"install {package} by hand")
+
+
+def ensure_prometheus_installed() -> None:
+    """Debian's `prometheus` package brings both prometheus and promtool."""
+    if not (shutil.which("prometheus") and shutil.which("promtool")):
+        apt_install("prometheus")
+        if not (shutil.which("prometheus") and shutil.which("promtool")):
+            raise InfraError("installed Debian's prometheus but prometheus/promtool are not on PATH")
+
+
+def prometheus_ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/-/ready", timeout=1) as resp:
+            return resp.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def start_prometheus(state: State, ports: argparse.Namespace) -> None:
+    port = ports.prometheus_port
+    mine = state.get("prometheus")
+    if mine and prometheus_ready(port):
+        say(f"Prometheus already answers on {HOST}:{port} (started by localinfra, pid "
+            f"{mine['pid']}); reusing it")
+        return
+    if mine:
+        raise InfraError(f"Prometheus we started (pid {mine['pid']}) does not answer on {port}; "
+                         f"run `localinfra.py down` and read {state.data}/prometheus.log")
+    if port_open(port):
+        raise InfraError(f"{HOST}:{port} is taken (another Prometheus?); pass --prometheus-port")
+    ensure_prometheus_installed()
+    log = state.data / "prometheus.log"
+    t0 = time.monotonic()
+    say(f"starting Prometheus on http://{HOST}:{port} ({PROMETHEUS_CONFIG.relative_to(REPO)}) ...",
+        end="")
+    proc = spawn(["prometheus", f"--config.file={PROMETHEUS_CONFIG}",
+                  f"--storage.tsdb.path={state.data / 'prometheus'}",
+                  f"--web.listen-address={HOST}:{port}"], log)
+    state.procs["prometheus"] = record(proc.pid, port=port)
+    state.save()
+    deadline = t0 + PROMETHEUS_TIMEOUT
+    while not prometheus_ready(port):
+        if proc.poll() is not None:
+            print(flush=True)
+            raise InfraError(f"Prometheus exited with status {proc.returncode} while starting; "
+                             f"read {log}:\n{tail(log)}")
+        if time.monotonic() > deadline:
+            print(flush=True)
+            raise InfraError(f"Prometheus not ready on {port} within {PROMETHEUS_TIMEOUT:.0f}s; "
+                             f"read {log}")
+        time.sleep(0.1)
+    done(t0)
+
+
+def stop_prometheus(state: State) -> None:
+    entry = state.get("prometheus")
+    if entry:
+        say(f"stopping Prometheus (pid {entry['pid']})")
+        kill_entry("Prometheus", entry)
+    state.procs.pop("prometheus", None)
+    state.save()
+
+
+def cmd_tools() -> None:
+    ensure_prometheus_installed()
+    for tool in ("prometheus", "promtool"):
+        r = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False)
+        say(f"{tool}: {(r.stdout or r.stderr).splitlines()[0] if (r.stdout or r.stderr) else '?'}")
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -564,6 +659,8 @@ def cmd_up(state: State, ports: argparse.Namespace) -> None:
     t0 = time.monotonic()
     start_rabbit(state, ports)
     start_store(state, ports)
+    if getattr(ports, "observe", False):
+        start_prometheus(state, ports)
     say(f"up in {time.monotonic() - t0:.1f}s")
 
 
@@ -572,6 +669,8 @@ def cmd_down(state: State, only: set[str] | None = None) -> None:
     names = set(state.procs) if only is None else only & set(state.procs)
     if not names:
         say("nothing started by localinfra is running")
+    if "prometheus" in names:
+        stop_prometheus(state)
     if "store" in names:
         stop_store(state)
     if "rabbitmq" in names:
@@ -603,6 +702,11 @@ def cmd_status(state: State, ports: argparse.Namespace) -> int:
             + (f" ({who})" if ping or mine else ""))
     if state.get("epmd"):
         say(f"epmd: started by localinfra, pid {state.procs['epmd']['pid']}")
+    mine = state.get("prometheus")
+    if mine:
+        ready = prometheus_ready(mine["port"])
+        say(f"Prometheus: http://{HOST}:{mine['port']} {'ready' if ready else 'NOT READY'} "
+            f"(started by localinfra, pid {mine['pid']})")
     return 0 if ok else 1
 
 
@@ -677,13 +781,18 @@ def cmd_exec(state: State, ports: argparse.Namespace, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("command", choices=["up", "down", "status", "restart-rabbitmq",
-                                        "restart-store", "exec"])
+                                        "restart-store", "exec", "tools"])
     ap.add_argument("--data", default=str(REPO / ".run"),
                     help="state directory (default: .run/ at the repo root)")
     ap.add_argument("--amqp-port", type=int, default=5672,
                     help="AMQP port (distribution port is this + 20000)")
     ap.add_argument("--mgmt-port", type=int, default=15672)
     ap.add_argument("--store-port", type=int, default=27017)
+    ap.add_argument("--rabbit-metrics-port", type=int, default=15692,
+                    help="RabbitMQ's rabbitmq_prometheus endpoint (on a RabbitMQ we start)")
+    ap.add_argument("--observe", action="store_true",
+                    help="up/exec: also start Prometheus with deploy/prometheus/prometheus.yml")
+    ap.add_argument("--prometheus-port", type=int, default=9090)
     ap.add_argument("--pause", type=float, default=0.0,
                     help="restart-*: seconds to stay down between stop and start")
     ap.add_argument("--kill", action="store_true",
@@ -705,6 +814,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_restart(state, args, "store", args.pause, args.kill)
         elif args.command == "exec":
             return cmd_exec(state, args, rest)
+        elif args.command == "tools":
+            cmd_tools()
     except InfraError as e:
         print(f"[infra] ERROR: {e}", flush=True)
         return 1
