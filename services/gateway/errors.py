@@ -62,7 +62,9 @@ def _unavailable(error: BaseException) -> ApiError:
 _TABLE: list[tuple[type[BaseException] | tuple[type[BaseException], ...],
                    Callable[[Any], ApiError]]] = [
     (ApiError, lambda e: e),
-    (DomainError, lambda e: ApiError(e.code, e.message, e.fields)),
+    # "unavailable" from a service (it refused work that reached it after the deadline) is a 503
+    # like any other: retryable, so never stored as the answer to an Idempotency-Key.
+    (DomainError, lambda e: ApiError(e.code, e.message, e.fields, retryable=e.code == "unavailable")),
     (ValidationError, lambda e: ApiError(
         "validation_error", "the request is not valid; see fields",
         e.messages if isinstance(e.messages, dict) else {"_schema": e.messages})),

@@ -60,6 +60,9 @@ def test_an_unexpected_error_is_logged_with_the_request_id_and_answers_no_trace(
 def test_only_transient_failures_are_retryable():
     assert to_api_error(StoreUnavailable("x")).retryable
     assert to_api_error(ConcurrencyError("x")).retryable
+    # a service refusing work that reached it after the gateway's deadline: 503, retry runs it
+    late = to_api_error(DomainError("unavailable", "the request reached the service after its deadline"))
+    assert (late.status, late.retryable) == (503, True)
     assert not to_api_error(DomainError("conflict", "duplicate NIK")).retryable
     assert not to_api_error(DomainError("not_found", "x")).retryable
 
