@@ -9,6 +9,7 @@ from marshmallow import Schema
 from werkzeug.wrappers import Request, Response
 
 from shared.envelope import new_id
+from shared.logs import correlation_scope
 
 from .auth import Principal, authenticate
 from .errors import ApiError, to_api_error
@@ -33,6 +34,11 @@ class Gateway:
 
     def handle(self, request: Request, route_name: str, rpc: Any, **path: str) -> Response:
         request_id = correlation_id(request)
+        with correlation_scope(request_id):  # our log lines and the RPC calls below carry it
+            return self._handle(request, request_id, route_name, rpc, path)
+
+    def _handle(self, request: Request, request_id: str, route_name: str, rpc: Any,
+                path: dict[str, str]) -> Response:
         route = ROUTES[route_name]
         headers = {}
         try:

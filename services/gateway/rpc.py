@@ -22,6 +22,7 @@ from nameko.exceptions import UnknownService, deserialize_to_instance
 from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
 
 import shared.providers  # noqa: F401 - DomainError, ConcurrencyError, StoreUnavailable cross RPC as themselves
+from shared.logs import CORRELATION_ID
 
 from .errors import DependencyUnavailable
 
@@ -68,6 +69,9 @@ class _MethodProxy(MethodProxy):
     def get_message_headers(self, worker_ctx: Any) -> dict[str, Any]:
         headers = super().get_message_headers(worker_ctx)
         headers[self._get_header_name(DEADLINE)] = self.deadline
+        correlation_id = CORRELATION_ID.get()
+        if correlation_id:  # the request's id, so the service's log lines and events name it
+            headers[self._get_header_name("correlation_id")] = correlation_id
         return headers
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

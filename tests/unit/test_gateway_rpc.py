@@ -68,3 +68,13 @@ def test_requests_carry_their_deadline_as_context_data():
     proxy = method(SimpleNamespace(_reply_events={}))
     proxy.deadline = 1234.5
     assert proxy.get_message_headers(worker_ctx())[f"nameko.{DEADLINE}"] == 1234.5
+
+
+def test_requests_carry_the_http_requests_correlation_id_as_context_data():
+    from shared.logs import correlation_scope
+
+    proxy = method(SimpleNamespace(_reply_events={}))
+    with correlation_scope("5b1f0a52-8a7e-4d3e-9d1e-2f6c1b0f4a11"):
+        headers = proxy.get_message_headers(worker_ctx())
+    assert headers["nameko.correlation_id"] == "5b1f0a52-8a7e-4d3e-9d1e-2f6c1b0f4a11"
+    assert "nameko.correlation_id" not in proxy.get_message_headers(worker_ctx())
