@@ -58,3 +58,17 @@ bench: venv
 # `make run OBSERVE=1` also starts Prometheus (http://127.0.0.1:9090) with deploy/prometheus/.
 run: venv
 	$(INFRA) exec $(if $(OBSERVE),--observe) -- $(VENV)/bin/kopnet run-all
+
+# Fault injection (tests/faults): kills services, RabbitMQ and the store under a steady stream of
+# commands. It runs on a RabbitMQ and store of its own (own data dir, ports and epmd), so that
+# restarting them disturbs no other test run or `make up` on this machine.
+FAULTS_INFRA := --data .run/faults --amqp-port 5682 --mgmt-port 15682 --rabbit-metrics-port 15702 \
+	--store-port 27027
+FAULTS_EPMD  := 4379
+.PHONY: test-faults
+test-faults: venv
+	@rc=0; env -u AMQP_URI -u MONGODB_URI ERL_EPMD_PORT=$(FAULTS_EPMD) RABBITMQ_MGMT_PORT=15682 \
+		KOPNET_FAULTS_INFRA="$(FAULTS_INFRA)" $(INFRA) $(FAULTS_INFRA) exec -- \
+		$(VENV)/bin/pytest -q -s -p no:cacheprovider tests/faults || rc=$$?; \
+	epmd -port $(FAULTS_EPMD) -kill >/dev/null 2>&1 || true; \
+	exit $$rc

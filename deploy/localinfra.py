@@ -771,6 +771,9 @@ def cmd_exec(state: State, ports: argparse.Namespace, argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
     signal.signal(signal.SIGHUP, lambda *_: child.send_signal(signal.SIGHUP))
     rc = child.wait()
+    # COMMAND may have restarted a server (restart-rabbitmq/restart-store, fault tests): its new
+    # pid is on disk, not in this process's copy of the state.
+    state = State(state.data)
     if started:
         cmd_down(state, started)
     elif before:

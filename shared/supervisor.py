@@ -60,8 +60,20 @@ def run_service(service: str) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     runner.start()
+    # nameko kills a container on any error in a managed thread (e.g. an RPC reply that cannot
+    # be published while RabbitMQ restarts). A process whose container died must not linger
+    # serving nothing: it exits non-zero so that its supervisor (Kubernetes, run-all) restarts it.
+    ended = eventlet.spawn(runner.wait)
+    ended.link(lambda _thread: stop())
     print(f"[{service}] running (pid {os.getpid()})", flush=True)
     stopping.wait()
+    if ended.dead:
+        try:
+            ended.wait()
+        except Exception as error:  # noqa: BLE001 - whatever killed it, the process exits
+            print(f"[{service}] the service died ({type(error).__name__}: {error}); exiting so that "
+                  "it is restarted", file=sys.stderr, flush=True)
+        return 1
     runner.stop()
     return 0
 
