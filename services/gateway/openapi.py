@@ -24,10 +24,11 @@ _ERRORS = {
     503: "A service is not answering; nothing was changed (`unavailable`)",
 }
 _REQUEST_ID = {"in": "header", "name": "X-Request-Id", "required": False,
-               "schema": {"type": "string", "format": "uuid"},
-               "description": "Correlation id (a UUID); answered in the X-Request-Id response header"}
+               "schema": {"type": "string"},
+               "description": "Correlation id: a UUID is kept, any other value is replaced by a new one; "
+                              "answered in the X-Request-Id response header"}
 _IDEMPOTENCY_KEY = {"in": "header", "name": "Idempotency-Key", "required": False,
-                    "schema": {"type": "string"},
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                     "description": "A UUID; repeating it with the same body returns the first response and "
                                    "changes nothing; with another body it is answered 409"}
 
