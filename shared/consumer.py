@@ -184,8 +184,15 @@ def parked_messages(amqp_uri: str, queue: str) -> list[dict]:
             if message is None:
                 break
             tags.append(message.delivery_tag)
-            found.append({"headers": dict(message.headers or {}), "body": json.loads(message.body)
-                          if message.body[:1] in (b"{", "{") else message.body})
+            found.append({"headers": dict(message.headers or {}), "body": _readable(message.body)})
         for tag in tags:
             channel.basic_reject(tag, requeue=True)
         return found
+
+
+def _readable(body: bytes | str) -> object:
+    """A parked message's body as JSON when it is JSON, else as it came (it may be what poisoned it)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return body

@@ -63,6 +63,9 @@ def read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
     except (UnicodeDecodeError, ValueError) as error:
         raise ApiError("validation_error", f"the body is not valid JSON ({error})",
                        {"_body": ["not valid JSON"]}) from None
+    except RecursionError:  # e.g. [[[[...]]]] deeper than the parser recurses: not a 500
+        raise ApiError("validation_error", "the body's JSON is nested too deeply",
+                       {"_body": ["nested too deeply"]}) from None
 
 
 class _JsonWsgiApp(WsgiApp):
