@@ -6,6 +6,7 @@ persistent snapshots; both are caches: the events stay the only truth.
 """
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections import OrderedDict
@@ -15,8 +16,10 @@ from typing import Any, TypeVar
 
 from .aggregate import Aggregate, DomainError, DomainEvent
 from .envelope import derived_id, new_id
-from .eventstore import Commit, ConcurrencyError, EventStore, NewEvent
+from .eventstore import Commit, ConcurrencyError, EventStore, NewEvent, StoreUnavailable
 from .registry import EventRegistry
+
+log = logging.getLogger(__name__)
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -156,6 +159,9 @@ class Application:
         self._remember(key, aggregate)
         every = aggregate.snapshot_every
         if every and aggregate.version // every > expected // every:
-            self.store.save_snapshot(aggregate.stream_type, aggregate.id, aggregate.version,
-                                     aggregate.snapshot_state())
+            try:
+                self.store.save_snapshot(aggregate.stream_type, aggregate.id, aggregate.version,
+                                         aggregate.snapshot_state())
+            except StoreUnavailable as error:  # a cache: the command is stored, do not fail it now
+                log.warning("snapshot of %s %s not saved: %s", aggregate.stream_type, aggregate.id, error)
         return commit

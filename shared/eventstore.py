@@ -18,6 +18,7 @@ Why it is correct without transactions (and so on FerretDB v1 as on MongoDB):
 """
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -282,14 +283,19 @@ class EventStore:
 
     # -- snapshots -----------------------------------------------------------------------------
     def save_snapshot(self, stream_type: str, stream_id: str, version: int, state: dict[str, Any]) -> None:
+        # The state as JSON text: any JSON-able state is stored as it is (FerretDB v1 refuses
+        # nested arrays in documents, e.g. a list of [date, kind, amount] movements).
         key = f"{stream_type}:{stream_id}"
-        document = {"_id": key, "version": version, "state": state}
+        document = {"_id": key, "version": version, "state_json": json.dumps(state, separators=(",", ":"))}
         self._guard(lambda: self.snapshots.replace_one({"_id": key}, document, upsert=True))
 
     def load_snapshot(self, stream_type: str, stream_id: str) -> tuple[int, dict[str, Any]] | None:
         key = f"{stream_type}:{stream_id}"
         document = self._guard(lambda: self.snapshots.find_one({"_id": key}))
-        return (document["version"], document["state"]) if document else None
+        if document is None:
+            return None
+        state = json.loads(document["state_json"]) if "state_json" in document else document["state"]
+        return document["version"], state
 
     # -- envelopes -----------------------------------------------------------------------------
     def _envelopes(self, document: dict[str, Any]) -> list[Envelope]:
