@@ -99,7 +99,8 @@ class FaultStack(Stack):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[FaultStack]:
     if not INFRA_OPTIONS:
-        pytest.skip("fault injection restarts RabbitMQ and the store: run it with `make test-faults`")
+        pytest.fail("fault injection restarts RabbitMQ and the store it started itself: run it with "
+                    "`make test-faults` (make test leaves tests/faults out)")
     stack = FaultStack(tmp_path_factory.mktemp("faults") / "relay-paused")
     try:
         stack.start("membership", "ledger", "gateway")
