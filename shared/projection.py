@@ -128,6 +128,7 @@ class ProjectionRunner:
         self._stop = threading.Event()
         self._head = 0
         self._recent = RecentCommits()
+        self._checkpoints: dict[str, int] = {}
         store.listeners.append(self._on_commit)
 
     def _on_commit(self, commit: Commit) -> None:
@@ -164,6 +165,7 @@ class ProjectionRunner:
                 if self._stop.wait(1.0):
                     return
             self.active = True
+            self._checkpoints.clear()  # another runner may have moved them while this one waited
             alive_at = time.monotonic()
             while not self._stop.is_set():
                 progressed = self.catch_up_once()
@@ -173,8 +175,7 @@ class ProjectionRunner:
                 if progressed:
                     continue
                 self._wake.clear()
-                lowest = min((self.checkpoints.load(self.checkpoint_name(p)) for p in self.projections),
-                             default=0)
+                lowest = min((checkpoint for _p, _g, checkpoint in self._states()), default=0)
                 if not self.store.has_position(lowest + 1):
                     self._wake.wait(self.idle_wait)
         finally:
@@ -182,21 +183,39 @@ class ProjectionRunner:
 
     def catch_up_once(self) -> bool:
         """Applies one batch to every projection that is behind; True if anything was applied."""
-        states = []
-        for projection in self.projections:
-            gen = generation(self.database, projection.name)
-            states.append((projection, gen, self.checkpoints.load(f"projection:{projection.name}:g{gen}")))
+        states = self._states()
         positions = {checkpoint for _projection, _gen, checkpoint in states}
         # Commits this process just appended serve every projection when they all stand at
         # the same position (the steady state); otherwise each reads the store.
-        shared = self._recent.take_after(positions.pop()) if len(positions) == 1 else []
+        together = positions.pop() if len(positions) == 1 else None
+        shared = self._recent.take_after(together) if together is not None else []
+        if together is not None and not shared and not self.store.has_position(together + 1):
+            return False  # nothing stored after them (one lookup by _id for all)
         progressed = False
         for projection, gen, checkpoint in states:
             progressed |= self._advance(projection, gen, checkpoint, shared)
         return progressed
 
+    def _states(self) -> list[tuple[Projection, int, int]]:
+        """Each projection's current generation (one read: a rebuild elsewhere may switch it) and
+        checkpoint (this runner's own, the single writer while it holds the lock, kept in memory)."""
+        switched = {doc["_id"]: doc["generation"] for doc in self.database[_META].find()}
+        states = []
+        for projection in self.projections:
+            gen = switched.get(projection.name, 1)
+            name = f"projection:{projection.name}:g{gen}"
+            if name not in self._checkpoints:
+                self._checkpoints[name] = self.checkpoints.load(name)
+            states.append((projection, gen, self._checkpoints[name]))
+        return states
+
     def _advance(self, projection: Projection, gen: int, checkpoint: int, fresh: list[Envelope]) -> bool:
         checkpoint_name = f"projection:{projection.name}:g{gen}"
+        # A projection's checkpoint always ends a commit (whole commits are applied), so a lookup
+        # by _id tells whether anything follows, without the scan of a read.
+        if not fresh and not self.store.has_position(checkpoint + 1):
+            self.metrics.projection_lag_events.labels(self.service, projection.name).set(0)
+            return False
         events = fresh or self.store.read_all(after=checkpoint, limit=self.batch_size)
         if not events:
             self.metrics.projection_lag_events.labels(self.service, projection.name).set(0)
@@ -215,6 +234,7 @@ class ProjectionRunner:
                 target.replace_one({"_id": doc_id}, document, upsert=True)
         assert last is not None
         self.checkpoints.save(checkpoint_name, last.position)
+        self._checkpoints[checkpoint_name] = last.position
         self._head = max(self._head, last.position)
         lag = self.metrics.projection_lag_events.labels(self.service, projection.name)
         lag.set(max(0, self._head - last.position))

@@ -54,6 +54,9 @@ class OutboxRelay:
         self._stop = threading.Event()
         self._known_head = 0
         self._recent = RecentCommits()
+        # Whether the checkpoint is known to end a commit (a stored one may not: batches of the
+        # first read after a start can split a commit), so the next commit starts right after it.
+        self._at_commit_end = False
         store.listeners.append(self._on_commit)
 
     def _on_commit(self, commit: Commit) -> None:
@@ -91,6 +94,7 @@ class OutboxRelay:
             publisher = ConfirmedPublisher(connection, self.confirm_timeout)
             declare_events_exchange(publisher.channel)
             checkpoint = self.checkpoints.load(self.checkpoint_name)
+            self._at_commit_end = False
             while not self._stop.is_set():
                 published = self.relay_pending(publisher, checkpoint)
                 if published > checkpoint:
@@ -111,7 +115,10 @@ class OutboxRelay:
         just_appended = self._recent.take_after(checkpoint)
         if just_appended:  # the common case: this process wrote them a moment ago
             in_flight, checkpoint = self._send(publisher, just_appended, None, checkpoint)
+            self._at_commit_end = True
             return self._confirmed(publisher, *in_flight)
+        if self._at_commit_end and not self.store.has_position(checkpoint + 1):
+            return checkpoint  # nothing stored after it: a lookup by _id instead of a scan
         batch: list[Envelope] = []
         for event in prefetched(self.store.iterate_all(after=checkpoint)):
             batch.append(event)
@@ -123,6 +130,7 @@ class OutboxRelay:
         if in_flight:
             checkpoint = self._confirmed(publisher, *in_flight)
         self._update_backlog(checkpoint)
+        self._at_commit_end = True  # the cursor yields whole commits
         return checkpoint
 
     def _send(self, publisher: ConfirmedPublisher, batch: list[Envelope],

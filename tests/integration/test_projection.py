@@ -81,7 +81,8 @@ def test_reapplying_a_batch_after_a_crash_changes_nothing(database, bank_registr
     checkpoints = Checkpoints(database)
     for projection in definition.projections:  # as if the process died before saving checkpoints
         checkpoints.save(runner.checkpoint_name(projection), 0)
-    while runner.catch_up_once():
+    runner = ProjectionRunner(store, definition.projections, amqp_uri, service_name, batch_size=10_000)
+    while runner.catch_up_once():  # the restarted process
         pass
     assert read_models(database) == before
     totals = {d["_id"]: d for d in before[("cooperative_totals", "cooperative_totals")]}
