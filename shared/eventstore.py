@@ -103,6 +103,10 @@ class EventStore:
         self.snapshots: Collection = database["snapshots"]
         self._head: int | None = None
         self._head_lock = threading.Lock()
+        # Concurrent appends of one process would all try the same next position and all but one
+        # retry (an insert and a lookup each, per round); in turn, each takes it at the first try.
+        # Other processes' appends still meet at the unique _id and retry, as the module says.
+        self._append_lock = threading.Lock()
         self.listeners: list[Callable[[Commit], None]] = []
         self._guard(self._ensure_indexes)
 
@@ -177,7 +181,8 @@ class EventStore:
             "committed_at": now,
             "events": stored_events,
         }
-        commit = self._guard(lambda: self._insert(document))
+        with self._append_lock:  # appends of one process take positions in turn (see _insert)
+            commit = self._guard(lambda: self._insert(document))
         if not commit.duplicate:
             for listener in self.listeners:
                 listener(commit)

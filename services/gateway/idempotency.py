@@ -2,9 +2,9 @@
 
 One document per (principal, key), created by a plain insert under a unique `_id` BEFORE the
 request runs: the store's unique index picks exactly one winner among concurrent duplicates,
-across gateway replicas. The winner stores the response in that same document afterwards;
-others get the stored response (same request) or 409 (a different request, or the first
-still running). A claim whose gateway died mid-request is taken over after `lease_seconds`;
+across gateway replicas. The winner stores the response afterwards (`idempotency_responses`,
+keyed by the record and its claim); others get the stored response (same request) or 409 (a
+different request, or the first still running). A claim whose gateway died mid-request is taken over after `lease_seconds`;
 the service still stores the command once, because its command id is derived from the key.
 """
 from __future__ import annotations
@@ -64,6 +64,9 @@ def check_key(key: str) -> str:
 class IdempotencyStore:
     def __init__(self, database: Database, lease_seconds: float = 30.0):
         self.records = database["idempotency_keys"]
+        # Responses are inserted beside their claim, never updated into it: on FerretDB v1 an
+        # insert or a lookup by _id takes constant time and an update scans the collection.
+        self.responses = database["idempotency_responses"]
         self.lease_seconds = lease_seconds
 
     def begin(self, principal: str, key: str, request_print: str) -> Claim | Replay:
@@ -83,8 +86,10 @@ class IdempotencyStore:
             if record["fingerprint"] != request_print:
                 raise ApiError("conflict", "this Idempotency-Key was already used for a different request "
                                "(another method, path or body); use a new key for a new request")
-            if record["status"] is not None:
-                return Replay(record["status"], json.loads(record["body"]))
+            answered = record if record["status"] is not None else self.responses.find_one(
+                {"_id": _response_id(ident, record["claim"])})
+            if answered is not None:
+                return Replay(answered["status"], json.loads(answered["body"]))
             if time.time() - record["started"] < self.lease_seconds:
                 raise ApiError("conflict", "a request with this Idempotency-Key is still in progress; "
                                "retry in a moment to get its result", retryable=True)
@@ -95,8 +100,8 @@ class IdempotencyStore:
         """Stores the first response. If that fails, the client still gets it; a retry after the
         lease runs the command again under the same command id, which the service stores once."""
         try:
-            stored = {"status": status, "body": json.dumps(body), "done": time.time()}
-            self.records.update_one({"_id": claim.record_id, "claim": claim.token}, {"$set": stored})
+            self.responses.insert_one({"_id": _response_id(claim.record_id, claim.token), "status": status,
+                                       "body": json.dumps(body), "done": time.time()})
         except PyMongoError as error:
             log.warning("could not store the response for idempotency record %s: %s", claim.record_id, error)
 
@@ -107,3 +112,8 @@ class IdempotencyStore:
         except PyMongoError as error:
             log.warning("could not free idempotency record %s (it frees itself after %ss): %s",
                         claim.record_id, self.lease_seconds, error)
+
+
+def _response_id(record: str, token: str) -> str:
+    """A claim's response: a claim taken over after its lease never answers for the new one."""
+    return f"{record}:{token}"

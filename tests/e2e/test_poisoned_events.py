@@ -36,20 +36,21 @@ def publish(amqp_uri: str, body: bytes, headers: dict | None = None) -> None:
 
 def test_poisoned_events_are_parked_and_a_later_event_is_still_applied(stack, world):
     amqp_uri = stack.env["AMQP_URI"]
+    cooperative = world.register()["id"]  # no activity recorded yet: the valid event records one
     unreadable = b'{"event_id": "poison-1", "this is": "no envelope"'
     no_envelope = json.dumps({"event_id": "poison-2", "payload": {}}).encode()
     # a readable event whose handler fails every time (its day is not a date), on its last try
-    failing = event(world.a, occurred_at="not-a-date", business_activity=True)
+    failing = event(cooperative, occurred_at="not-a-date", business_activity=True)
     publish(amqp_uri, unreadable)
     publish(amqp_uri, no_envelope)
     publish(amqp_uri, failing.to_json(), {ATTEMPTS_HEADER: 4})
-    valid = event(world.a, business_activity=True, date=utc_now()[:10])
+    valid = event(cooperative, business_activity=True, date=utc_now()[:10])
     publish(amqp_uri, valid.to_json())
 
     commits = stack.database("membership")["commits"]
 
     def recorded() -> list[dict]:
-        return [e["payload"] for commit in commits.find({"stream_id": world.a}) for e in commit["events"]
+        return [e["payload"] for commit in commits.find({"stream_id": cooperative}) for e in commit["events"]
                 if e["payload"].get("source_event_id") in (valid.event_id, failing.event_id)]
 
     [applied] = wait_for(recorded, what="the valid event applied after the poisoned ones")
