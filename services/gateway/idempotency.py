@@ -4,8 +4,9 @@ One document per (principal, key), created by a plain insert under a unique `_id
 request runs: the store's unique index picks exactly one winner among concurrent duplicates,
 across gateway replicas. The winner stores the response afterwards (`idempotency_responses`,
 keyed by the record and its claim); others get the stored response (same request) or 409 (a
-different request, or the first still running). A claim whose gateway died mid-request is taken over after `lease_seconds`;
-the service still stores the command once, because its command id is derived from the key.
+different request, or the first still running). A claim whose gateway died mid-request is
+taken over after `lease_seconds`; the service still stores the command once, because its
+command id is derived from the key.
 """
 from __future__ import annotations
 
