@@ -52,8 +52,13 @@ check: venv ops-tools
 test: venv
 	$(INFRA) exec -- $(MAKE) --no-print-directory check
 
-bench: venv
+bench: venv $(VENV)/.bench-stamp
 	$(INFRA) exec -- $(VENV)/bin/python -m bench
+
+# locust (the `bench` extra) for the sustained-load figure of bench/e2e_bench.py
+$(VENV)/.bench-stamp: pyproject.toml
+	$(VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev,bench]'
+	@touch $@
 
 # `make run OBSERVE=1` also starts Prometheus (http://127.0.0.1:9090) with deploy/prometheus/.
 run: venv

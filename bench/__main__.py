@@ -1,4 +1,5 @@
-"""`make bench`: kernel throughput as ratios against raw baselines measured in the same run.
+"""`make bench`: kernel throughput as ratios against raw baselines measured in the same run, then
+the end-to-end figures of bench/e2e_bench.py (real service processes; docs/performance.md).
 
 Each figure runs its raw baseline on the same servers right before it, with the same
 document or message sizes, so the ratio does not depend on how fast this machine is.
@@ -17,7 +18,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench import kernel_bench  # noqa: E402
+from bench import e2e_bench, kernel_bench  # noqa: E402
 from shared.config import DEFAULTS  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -29,13 +30,17 @@ def main() -> int:
     run_id = uuid.uuid4().hex[:8]
     started = time.monotonic()
     figures: dict[str, dict] = {}
-    for name, measure in kernel_bench.FIGURES:
+    load_before = os.getloadavg()
+    for name, measure in [*kernel_bench.FIGURES, *e2e_bench.FIGURES]:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         figures.update(measure(amqp_uri, mongodb_uri, run_id))
     result = {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "store": "MONGODB_URI" if "MONGODB_URI" in os.environ else "local FerretDB v1 (SQLite)",
         "seconds": round(time.monotonic() - started, 1),
+        # 1-minute load average of this (shared) machine before and after: ratios are comparable,
+        # absolute rates and latencies depend on what else ran
+        "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "figures": figures,
     }
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

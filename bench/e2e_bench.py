@@ -1,0 +1,404 @@
+"""End-to-end benchmarks: membership, ledger and gateway as their own processes (the e2e Stack of
+tests/e2e/conftest.py: own database prefix, ports and RabbitMQ vhost), measured from outside.
+
+* rpc_overhead: median round trip of a real command RPC (a sukarela deposit: loaded, decided,
+  stored with its journal entry, relayed) / median of a bare nameko echo RPC (a service with no
+  kernel, tests/support/echoservice) on the same broker; the two are interleaved, call by call.
+* e2e_p50_ms / e2e_p99_ms: an HTTP deposit through the gateway until its journal entry is in the
+  ledger's read model, offered at a fixed 50 commands/s for 30 s. When it became visible is the
+  first 5 ms sample of the projection's checkpoint at or past the entry's position (one lookup
+  by _id per sample, so the probe does not load the store it measures).
+* sustained_commands_per_s: the highest offered rate of mixed commands (deposits, withdrawals,
+  applications, admissions) that holds with no error and read models less than 1 s behind the
+  store, found with locust (headless, bench/locustfile.py): short steps up, then 60 s at the best.
+
+Service output goes to .run/bench-e2e.log; each figure starts its own network (fresh databases).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import eventlet
+import requests
+from nameko.standalone.rpc import ClusterRpcProxy
+
+import shared.providers  # noqa: F401 - DomainError crosses RPC as itself
+from shared.checkpoints import Checkpoints
+from shared.envelope import new_id
+from shared.eventstore import _key
+from shared.projection import generation, read_model
+
+REPO = Path(__file__).resolve().parent.parent
+LOG = REPO / ".run" / "bench-e2e.log"
+ECHO = "tests.support.echoservice.service"
+RPC_CALLS = 300
+E2E_RATE, E2E_SECONDS = 50.0, 30
+STEP_SECONDS, HOLD_SECONDS = 10, 60
+USER_RATE = 2.0  # commands/s per locust user (one board working for one member)
+
+
+# -- the network ---------------------------------------------------------------------------------
+@contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """This process's stdout/stderr (and so the children it starts) go to `path` meanwhile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+class Network:
+    """The e2e Stack, quiet, plus (optionally) the echo service; `rpc` is a cluster proxy."""
+
+    def __init__(self, echo: bool = False):
+        from tests.e2e.conftest import Stack  # imported here: it makes the session's vhost
+
+        self.stack = Stack()
+        self.stack.env["KOPNET_LOG_LEVEL"] = "WARNING"
+        self.stack.env["GATEWAY_RPC_TIMEOUT"] = "5"  # the production default (the e2e tests use 2 s)
+        self.echo = echo
+        self.echo_process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Network:
+        try:
+            with _output_to(LOG):
+                self.stack.start("membership", "ledger", "gateway")
+                if self.echo:
+                    self.echo_process = subprocess.Popen(
+                        [sys.executable, "-m", "shared.cli", "run", ECHO],
+                        env={**os.environ, **self.stack.env})
+        except BaseException:
+            self.__exit__()
+            raise
+        self.cluster = ClusterRpcProxy({"AMQP_URI": self.stack.env["AMQP_URI"]}, timeout=30)
+        self.rpc = self.cluster.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if getattr(self, "cluster", None) is not None:
+            self.cluster.stop()
+        with _output_to(LOG):
+            if self.echo_process is not None:
+                from shared.supervisor import stop_processes
+
+                stop_processes([("echo", self.echo_process)])
+            self.stack.close()
+
+    # -- a cooperative with members whose savings are open -------------------------------------
+    def cooperative(self, members: int) -> tuple[str, str, list[str]]:
+        from tests.e2e.conftest import application, registration, unique_digits
+
+        admin = self.stack.token("network_admin")
+        coop = self._ok("POST", "/cooperatives", admin, registration(unique_digits(16)))["id"]
+        token = self.stack.token("coop_admin", cooperative_id=coop)
+        ids = [self._ok("POST", f"/cooperatives/{coop}/members", token, application(unique_digits(16)))["id"]
+               for _ in range(members)]
+        for member in ids:
+            self._ok("POST", f"/cooperatives/{coop}/members/{member}/admit", token)
+        for member in ids:
+            _until(lambda m=member: self.stack.call(
+                "GET", f"/cooperatives/{coop}/members/{m}/savings", token).status_code == 200,
+                "savings accounts open in the ledger")
+        return coop, token, ids
+
+    def _ok(self, method: str, path: str, token: str, body: Any = None) -> Any:
+        answer = self.stack.call(method, path, token, body)
+        if answer.status_code not in (200, 201):
+            raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
+        return answer.json()
+
+    @property
+    def host(self) -> str:
+        return self.stack.base.removesuffix("/api/v1")
+
+
+def _until(condition: Callable[[], object], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bench: timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+    return value
+
+
+def _today() -> str:
+    from services.ledger.application import local_today
+
+    return local_today().isoformat()
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
+# -- rpc_overhead --------------------------------------------------------------------------------
+def rpc_overhead(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
+    with Network(echo=True) as network:
+        coop, _token, [member] = network.cooperative(1)
+        today = _today()
+        echo, ledger = network.rpc.bench_echo, network.rpc.ledger
+        _until(lambda: _answers(echo), "the echo service")
+
+        def deposit() -> None:
+            ledger.deposit(coop, member, "sukarela", {"amount": 1000, "date": today},
+                           {"command_id": new_id(), "correlation_id": new_id()})
+
+        def bare() -> None:
+            echo.echo(coop, member, "sukarela", {"amount": 1000, "date": today},
+                      {"command_id": new_id(), "correlation_id": new_id()})
+
+        for _ in range(30):  # warm caches and connections
+            bare()
+            deposit()
+        times: dict[str, list[float]] = {"echo": [], "deposit": []}
+        for _ in range(RPC_CALLS):  # interleaved, so both see the same machine
+            for name, call in (("echo", bare), ("deposit", deposit)):
+                started = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - started)
+    echo_ms, deposit_ms = (statistics.median(times[name]) * 1000 for name in ("echo", "deposit"))
+    return {"rpc_overhead": {
+        "value": deposit_ms / echo_ms, "aim": "<= 2.5",
+        "detail": f"median sukarela deposit RPC {deposit_ms:.2f} ms (stored + relayed) vs bare nameko "
+                  f"echo {echo_ms:.2f} ms; {RPC_CALLS} of each, interleaved"}}
+
+
+def _answers(echo: Any) -> bool:
+    try:
+        echo.echo("ping")
+        return True
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+# -- e2e latency ---------------------------------------------------------------------------------
+def e2e_latency(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
+    with Network() as network:
+        targets = [network.cooperative(10) for _ in range(4)]  # 40 members, about one deposit a second each
+        members = [(coop, token, member) for coop, token, ids in targets for member in ids]
+        ledger = network.stack.database("ledger")
+        entries = read_model(ledger, "ledger_journal_entries", "journal_entries")
+        watcher = CheckpointWatcher(ledger, "ledger_journal_entries")
+        sessions: eventlet.queue.LightQueue = eventlet.queue.LightQueue()
+        for _ in range(64):
+            sessions.put(requests.Session())
+        today, latencies, errors = _today(), [], []
+
+        def one(n: int) -> None:
+            coop, token, member = members[n % len(members)]
+            session = sessions.get()
+            try:
+                started = time.perf_counter()
+                answer = session.post(
+                    f"{network.stack.base}/cooperatives/{coop}/members/{member}/savings/sukarela/deposits",
+                    json={"amount": 1000 + n, "date": today}, timeout=10,
+                    headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())})
+            except requests.RequestException as error:
+                errors.append(repr(error))
+                return
+            finally:
+                sessions.put(session)
+            if answer.status_code != 201:
+                errors.append(f"{answer.status_code} {answer.text[:120]}")
+                return
+            entry = None  # its position, then when the projection's checkpoint first passed it
+            while (entry := entries.find_one({"_id": answer.json()["entry_id"]}, {"_position": 1})) is None:
+                if time.perf_counter() > started + 10:
+                    errors.append("not in the read model after 10 s")
+                    return
+                eventlet.sleep(0.02)
+            latencies.append((watcher.reached(entry["_position"], after=started) - started) * 1000)
+
+        watcher.start()
+        for n in range(20):  # warm up
+            one(n)
+        latencies.clear()
+        pool = eventlet.GreenPool(500)
+        interval, next_at = 1 / E2E_RATE, time.monotonic()
+        for n in range(int(E2E_RATE * E2E_SECONDS)):
+            pool.spawn_n(one, n)
+            next_at += interval
+            eventlet.sleep(max(0.0, next_at - time.monotonic()))
+        pool.waitall()
+        watcher.stop()
+    detail = (f"HTTP sukarela deposit until its entry is in the ledger's read model; {len(latencies)} of "
+              f"{int(E2E_RATE * E2E_SECONDS)} commands offered at {E2E_RATE:.0f}/s for {E2E_SECONDS}s, "
+              f"{len(errors)} errors")
+    if errors:
+        detail += f" (first: {errors[0]})"
+    if not latencies:
+        latencies = [float("nan")]
+    return {
+        "e2e_p50_ms": {"value": _percentile(latencies, 0.50), "detail": detail},
+        "e2e_p99_ms": {"value": _percentile(latencies, 0.99), "aim": "<= 100",
+                       "detail": f"max {max(latencies):.1f} ms"},
+    }
+
+
+class CheckpointWatcher:
+    """A projection's checkpoint every 5 ms (one lookup by _id), so that the moment an event became
+    visible is known from its position without polling for each command."""
+
+    def __init__(self, database: Any, projection: str):
+        self.checkpoints = Checkpoints(database)
+        self.name = f"projection:{projection}:g{generation(database, projection)}"
+        self.samples: list[tuple[float, int]] = []
+        self._thread: Any = None
+        self._stop = False
+
+    def start(self) -> None:
+        self._thread = eventlet.spawn(self._run)
+
+    def _run(self) -> None:
+        while not self._stop:
+            self.samples.append((time.perf_counter(), self.checkpoints.load(self.name)))
+            eventlet.sleep(0.005)
+
+    def stop(self) -> None:
+        self._stop = True
+        self._thread.wait()
+
+    def reached(self, position: int, after: float) -> float:
+        """When the checkpoint was first seen at or past `position` (sampled after `after`)."""
+        for at, checkpoint in self.samples:
+            if at >= after and checkpoint >= position:
+                return at
+        return time.perf_counter()
+
+
+# -- sustained load with locust ----------------------------------------------------------------
+class LagProbe:
+    """How far each service's read models are behind its store, in seconds: every 0.25 s the store's
+    head is noted, and the lag of that note is the time until every projection has reached it."""
+
+    def __init__(self, network: Network):
+        from services.ledger.service import definition as ledger
+        from services.membership.service import definition as membership
+
+        self.stores = []
+        for service in (membership, ledger):
+            database = network.stack.database(service.name)  # generations do not change in a bench
+            self.stores.append((database, [f"projection:{p.name}:g{generation(database, p.name)}"
+                                           for p in service.projections]))
+        self.worst = 0.0
+        self._stop = False
+
+    def run(self) -> None:
+        pending: list[tuple[float, int, int]] = []  # (noted at, store, head)
+        heads = [0] * len(self.stores)
+        while not self._stop:
+            now = time.monotonic()
+            for index, (database, projections) in enumerate(self.stores):
+                # the head, walked commit by commit by _id from the last one seen (a sorted read
+                # scans the whole store on FerretDB v1, and would load what it measures)
+                while (commit := database["commits"].find_one({"_id": _key(heads[index] + 1)}, {"end": 1})):
+                    heads[index] = commit["end"]
+                pending.append((now, index, heads[index]))
+                checkpoints = Checkpoints(database)
+                reached = min(checkpoints.load(name) for name in projections)
+                for noted in [p for p in pending if p[1] == index and p[2] <= reached]:
+                    self.worst = max(self.worst, now - noted[0])
+                    pending.remove(noted)
+            if pending:
+                self.worst = max(self.worst, time.monotonic() - min(p[0] for p in pending))
+            eventlet.sleep(0.25)
+
+    def stop(self) -> None:
+        self._stop = True
+
+
+def _locust(network: Network, targets: Path, rate: float, seconds: int) -> dict[str, Any]:
+    users = max(4, math.ceil(rate / USER_RATE))
+    with tempfile.TemporaryDirectory() as scratch:
+        prefix = Path(scratch) / "locust"
+        argv = [str(Path(sys.executable).with_name("locust")), "-f", str(REPO / "bench" / "locustfile.py"),
+                "--headless", "--only-summary", "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
+                "--host", network.host, "--csv", str(prefix), "--stop-timeout", "10"]
+        env = {**os.environ, "KOPNET_BENCH_TARGETS": str(targets),
+               "KOPNET_BENCH_USER_RATE": str(rate / users)}
+        probe = LagProbe(network)
+        watcher = eventlet.spawn(probe.run)
+        with open(LOG, "ab") as log:
+            process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+            while process.poll() is None:
+                eventlet.sleep(0.2)
+        probe.stop()
+        watcher.wait()
+        with open(f"{prefix}_stats.csv") as file:
+            total = next(row for row in csv.DictReader(file) if row["Name"] == "Aggregated")
+    return {"offered": rate, "users": users, "requests": int(total["Request Count"]),
+            "failures": int(total["Failure Count"]), "rps": float(total["Requests/s"]),
+            "p50_ms": float(total["50%"]), "p95_ms": float(total["95%"]), "p99_ms": float(total["99%"]),
+            "lag_s": round(probe.worst, 2), "seconds": seconds}
+
+
+def _holds(step: dict[str, Any]) -> bool:
+    return step["failures"] == 0 and step["rps"] >= 0.9 * step["offered"] and step["lag_s"] < 1.0
+
+
+def sustained(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
+    with Network() as network, tempfile.TemporaryDirectory() as scratch:
+        cooperatives = [network.cooperative(10) for _ in range(3)]
+        targets = Path(scratch) / "targets.json"
+        targets.write_text(json.dumps({"today": _today(), "cooperatives": [
+            {"id": coop, "token": token, "members": members} for coop, token, members in cooperatives]}))
+        steps: list[dict[str, Any]] = []
+        rate, best = 6.0, None
+        while rate <= 200:  # short steps up until one does not hold
+            step = _locust(network, targets, rate, STEP_SECONDS)
+            steps.append(step)
+            if not _holds(step):
+                break
+            best, rate = rate, round(rate * 1.5)
+        held = None
+        candidate = round(0.9 * (best or 4.0), 1)
+        for _ in range(2):  # then 60 s a little below the best step (lower again if that does not hold)
+            step = _locust(network, targets, candidate, HOLD_SECONDS)
+            steps.append(step)
+            if _holds(step):
+                held = step
+                break
+            candidate = round(candidate * 0.7, 1)
+    tried = "; ".join(f"{s['offered']:.0f}/s x {s['seconds']}s: {s['rps']:.1f} rps, {s['failures']} failed, "
+                      f"p99 {s['p99_ms']:.0f} ms, lag {s['lag_s']} s" for s in steps)
+    if held is None:
+        return {"sustained_commands_per_s": {"value": 0.0, "detail": f"nothing held for 60 s; {tried}"}}
+    return {"sustained_commands_per_s": {
+        "value": held["rps"],
+        "detail": f"locust: {held['requests']} commands in {HOLD_SECONDS}s offered at "
+                  f"{held['offered']:.0f}/s ({held['users']} users), {held['failures']} failures, response "
+                  f"p50 {held['p50_ms']:.0f} / p95 {held['p95_ms']:.0f} / p99 {held['p99_ms']:.0f} ms, "
+                  f"read-model lag <= {held['lag_s']} s. Steps: {tried}"}}
+
+
+FIGURES: list[tuple[str, Callable[[str, str, str], dict]]] = [
+    ("rpc_overhead", rpc_overhead),
+    ("e2e_latency", e2e_latency),
+    ("sustained_commands_per_s", sustained),
+]
