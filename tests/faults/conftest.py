@@ -21,6 +21,7 @@ from unittest import mock
 import eventlet
 import pytest
 
+from tests.conftest import wait_for
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Stack, VirtualHost
 
@@ -104,6 +105,10 @@ def stack(tmp_path_factory) -> Iterator[FaultStack]:
     stack = FaultStack(tmp_path_factory.mktemp("faults") / "relay-paused")
     try:
         stack.start("membership", "ledger", "gateway")
+        # /ready can answer a moment before a service's RPC queue exists: wait for a real answer
+        admin = stack.token("network_admin")
+        wait_for(lambda: stack.call("GET", "/cooperatives", admin).status_code == 200,
+                 what="the gateway answering through membership")
         yield stack
     finally:
         stack.close()
