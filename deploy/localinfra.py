@@ -484,12 +484,21 @@ def stop_epmd(state: State) -> None:
 # ---------------------------------------------------------------- store
 
 
+FERRET_MODULE = "github.com/FerretDB/FerretDB"
+
+
 def ferret_binary() -> Path:
+    """The launcher, built once per content of deploy/ferretdb (sources and patches) and cached.
+
+    FerretDB v1 is built from the Go module proxy with deploy/ferretdb/patches applied to a copy
+    of the module (the launcher's go.mod is pointed at that copy by a `replace` in the build
+    directory only); each patch says why it exists.
+    """
     h = hashlib.sha256()
-    for name in ("main.go", "go.mod", "go.sum"):
-        f = FERRET_SRC / name
+    patches = sorted((FERRET_SRC / "patches").glob("*.patch"))
+    for f in [FERRET_SRC / "main.go", FERRET_SRC / "go.mod", FERRET_SRC / "go.sum", *patches]:
         if f.exists():
-            h.update(f.read_bytes())
+            h.update(f.name.encode() + f.read_bytes())
     binary = CACHE_DIR / f"ferretdb-{h.hexdigest()[:16]}"
     if binary.exists():
         say(f"using cached {binary}")
@@ -501,21 +510,52 @@ def ferret_binary() -> Path:
                          "(go.mod wants go >= 1.24) and `go` is not on PATH; install Go, "
                          "or set MONGODB_URI to a running MongoDB/FerretDB")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = binary.with_name(binary.name + f".tmp{os.getpid()}")
+    build = CACHE_DIR / f"build-{os.getpid()}"
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir()
     t0 = time.monotonic()
     say(f"building the FerretDB launcher (once; a few minutes on a cold Go cache) -> {binary}")
-    steps = [] if (FERRET_SRC / "go.sum").exists() else [[go, "mod", "tidy"]]
-    steps.append([go, "build", "-trimpath", "-o", str(tmp), "."])
-    for argv in steps:
-        say("$ " + " ".join(argv))
-        r = subprocess.run(argv, check=False, cwd=FERRET_SRC)
-        if r.returncode:
-            tmp.unlink(missing_ok=True)
-            raise InfraError(f"`{' '.join(argv)}` in {FERRET_SRC} failed (exit {r.returncode}); "
-                             "see the Go output above (try `go mod tidy` there)")
-    tmp.replace(binary)
+    try:
+        for name in ("main.go", "go.mod", "go.sum"):
+            if (FERRET_SRC / name).exists():
+                shutil.copy(FERRET_SRC / name, build / name)
+        if not (build / "go.sum").exists():
+            _go(go, ["mod", "tidy"], build)
+        if patches:
+            _patched_module(go, build, patches)
+        tmp = binary.with_name(binary.name + f".tmp{os.getpid()}")
+        _go(go, ["build", "-trimpath", "-o", str(tmp), "."], build)
+        tmp.replace(binary)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
     say(f"built FerretDB launcher in {time.monotonic() - t0:.1f}s")
     return binary
+
+
+def _go(go: str, args: list[str], cwd: Path) -> str:
+    say("$ go " + " ".join(args))
+    r = subprocess.run([go, *args], check=False, cwd=cwd, stdout=subprocess.PIPE, text=True)
+    if r.returncode:
+        raise InfraError(f"`go {' '.join(args)}` for the FerretDB launcher failed (exit {r.returncode}); "
+                         f"see the Go output above; sources in {FERRET_SRC}")
+    return r.stdout
+
+
+def _patched_module(go: str, build: Path, patches: list[Path]) -> None:
+    """Copies FerretDB's module (from the module cache) into `build`, applies `patches`."""
+    info = json.loads(_go(go, ["mod", "download", "-json", FERRET_MODULE], build))
+    source = build / "ferretdb-src"
+    shutil.copytree(info["Dir"], source)
+    for path in source.rglob("*"):  # the module cache is read-only
+        path.chmod(path.stat().st_mode | 0o200)
+    for patch in patches:
+        say(f"$ patch -p1 < {patch.relative_to(REPO)}")
+        r = subprocess.run(["patch", "-p1", "--forward", "--quiet", "-i", str(patch)],
+                           check=False, cwd=source)
+        if r.returncode:
+            raise InfraError(f"{patch} does not apply to {FERRET_MODULE} {info['Version']}; "
+                             "rewrite it for that version or drop it")
+    _go(go, ["mod", "edit", f"-replace={FERRET_MODULE}=./ferretdb-src"], build)
 
 
 def start_store(state: State, ports: argparse.Namespace) -> None:

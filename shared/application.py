@@ -2,7 +2,9 @@
 
 Loading goes through an in-process cache of aggregate states (verified by the store's
 version check on save, so a stale entry costs a retry, never a wrong write) and through
-persistent snapshots; both are caches: the events stay the only truth.
+persistent snapshots; both are caches: the events stay the only truth. A fresh load (for
+rules that read another aggregate, which no version check covers) starts from the cached
+state and reads only the commits stored after it.
 """
 from __future__ import annotations
 
@@ -70,20 +72,23 @@ class Application:
         self._cache_size = cache_size
 
     # -- loading ------------------------------------------------------------------------------
-    def load(self, cls: type[A], stream_id: str, *, use_cache: bool = True) -> A:
+    def load(self, cls: type[A], stream_id: str, *, fresh: bool = False) -> A:
+        """The aggregate from the cache, or from the store when not cached; `fresh` also reads
+        what other processes stored since (an index lookup per commit, one when none)."""
         key = f"{cls.stream_type}:{stream_id}"
-        cached = self._cache.get(key) if use_cache else None
+        cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
-            return cls.from_snapshot(cached[1])
-        snapshot = self.store.load_snapshot(cls.stream_type, stream_id) if cls.snapshot_every else None
-        if snapshot is not None:
-            aggregate = cls.from_snapshot(snapshot[1])
+            aggregate = cls.from_snapshot(cached[1])
+            if not fresh:
+                return aggregate
         else:
-            aggregate = cls(stream_id)
+            snapshot = self.store.load_snapshot(cls.stream_type, stream_id) if cls.snapshot_every else None
+            aggregate = cls.from_snapshot(snapshot[1]) if snapshot is not None else cls(stream_id)
         later = self.store.read_stream(cls.stream_type, stream_id, after_version=aggregate.version)
-        aggregate.replay([self._domain_event(e.event_type, e.payload) for e in later])
-        self._remember(key, aggregate)
+        if later or cached is None:
+            aggregate.replay([self._domain_event(e.event_type, e.payload) for e in later])
+            self._remember(key, aggregate)
         return aggregate
 
     @staticmethod
@@ -110,7 +115,7 @@ class Application:
         context = context or CommandContext.new()
         fresh = False
         for _attempt in range(self.max_attempts):
-            aggregate = self.load(cls, stream_id, use_cache=not fresh)
+            aggregate = self.load(cls, stream_id, fresh=fresh)
             try:
                 result = command(aggregate)
             except DomainError:
@@ -119,7 +124,7 @@ class Application:
                     continue
                 first = self.store.find_command(context.command_id)
                 if first is not None:
-                    return Outcome(None, self.load(cls, stream_id, use_cache=False), first)
+                    return Outcome(None, self.load(cls, stream_id, fresh=True), first)
                 raise
             if not aggregate.pending_events:
                 return Outcome(result, aggregate, None)
@@ -133,7 +138,7 @@ class Application:
                 continue
             if commit.duplicate:
                 self.forget(cls, stream_id)
-                return Outcome(result, self.load(cls, stream_id, use_cache=False), commit)
+                return Outcome(result, self.load(cls, stream_id, fresh=True), commit)
             return Outcome(result, aggregate, commit)
         raise ConcurrencyError(
             f"{cls.stream_type} {stream_id} kept changing; gave up after {self.max_attempts} tries"

@@ -15,10 +15,20 @@ Why it is correct without transactions (and so on FerretDB v1 as on MongoDB):
   A reader who has seen position p thus never later finds a new event below p. A failed
   insert consumes nothing, so positions are never reused. After a conflict the writer
   learns the end of the commit that holds `start` (a lookup by `_id`) and tries again.
+
+Reading a stream goes through `stream_index`, one document per commit keyed by
+(stream, first_version) in its `_id`, written right after the commit: every step is a lookup
+by `_id`, the one lookup every MongoDB-compatible store serves from an index (FerretDB v1
+pushes nothing else down, so a query on `stream_id` scans every commit of the service). The
+index is derived data: the commits stay the truth. An entry missing because a writer died
+between its two inserts is put back (from a query on the commits) by the next writer of that
+stream, whose append meets the commit it did not see; `ensure_stream_index` rebuilds it all
+for a store written before the index existed.
 """
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,10 +37,12 @@ from typing import Any
 import mongoengine.connection
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from .envelope import Envelope, new_id, utc_now
 from .registry import EventRegistry
+
+log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_COMMIT = 1000
 _POSITION_DIGITS = 20
@@ -71,6 +83,18 @@ def _key(position: int) -> str:
     return str(position).zfill(_POSITION_DIGITS)
 
 
+def _stream_key(stream_type: str, stream_id: str, first_version: int) -> str:
+    return f"{stream_type}\x1f{stream_id}\x1f{first_version}"
+
+
+def _index_entry(commit: dict[str, Any]) -> dict[str, Any]:
+    return {"_id": _stream_key(commit["stream_type"], commit["stream_id"], commit["first_version"]),
+            "last_version": commit["last_version"], "position": commit["position"]}
+
+
+_INDEX_COMPLETE = "~complete"  # in stream_index: every commit below this marker has its entry
+
+
 def connect(uri: str, database: str, timeout_ms: int = 5000) -> Database:
     """The service's database through mongoengine's connection registry (one client per
     URI and database, shared by the store and the read models); fails fast with
@@ -101,6 +125,7 @@ class EventStore:
         self.registry = registry
         self.commits: Collection = database["commits"]
         self.snapshots: Collection = database["snapshots"]
+        self.stream_index: Collection = database["stream_index"]
         self._head: int | None = None
         self._head_lock = threading.Lock()
         # Concurrent appends of one process would all try the same next position and all but one
@@ -118,6 +143,35 @@ class EventStore:
         )
         self.commits.create_index([("command_id", 1)], unique=True, name="command")
         self.commits.create_index([("end", 1)], name="end")
+        if self.stream_index.find_one({"_id": _INDEX_COMPLETE}) is None:
+            self.ensure_stream_index()
+
+    def ensure_stream_index(self) -> int:
+        """Adds the missing stream_index entries of every commit (a full read of the commits);
+        returns how many were missing."""
+        added = 0
+        for document in self.commits.find({}, {"events": 0}):
+            added += self._index(document)
+        try:
+            self.stream_index.insert_one({"_id": _INDEX_COMPLETE})
+        except DuplicateKeyError:
+            pass
+        return added
+
+    def _index(self, document: dict[str, Any]) -> int:
+        try:
+            self.stream_index.insert_one(_index_entry(document))
+        except DuplicateKeyError:
+            return 0
+        return 1
+
+    def _index_all(self, documents: list[dict[str, Any]]) -> None:
+        if documents:
+            try:
+                self.stream_index.insert_many([_index_entry(d) for d in documents], ordered=False)
+            except BulkWriteError as error:  # entries that exist already: all that may fail here
+                if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
+                    raise
 
     def _guard(self, operation: Callable[[], Any]) -> Any:
         try:
@@ -184,6 +238,11 @@ class EventStore:
         with self._append_lock:  # appends of one process take positions in turn (see _insert)
             commit = self._guard(lambda: self._insert(document))
         if not commit.duplicate:
+            try:
+                self._index(document)
+            except PyMongoError as error:  # stored all the same; the next writer re-indexes it
+                log.warning("stream_index entry of %s %s v%s not written: %s", stream_type, stream_id,
+                            document["first_version"], error)
             for listener in self.listeners:
                 listener(commit)
         return commit
@@ -201,8 +260,10 @@ class EventStore:
                     self._saw_head(holder["end"])
                     continue
                 first = self.find_command(document["command_id"])
-                if first is not None:
+                if first is not None:  # its writer may have died before indexing it
+                    self._repair_index(first.stream_type, first.stream_id, first.first_version)
                     return first
+                self._repair_index(document["stream_type"], document["stream_id"], document["first_version"])
                 raise ConcurrencyError(
                     f"{document['stream_type']} {document['stream_id']} already has version "
                     f"{document['first_version']}: it changed since it was read"
@@ -227,11 +288,31 @@ class EventStore:
         return self._commit_from(document, duplicate=True) if document else None
 
     def read_stream(self, stream_type: str, stream_id: str, after_version: int = 0) -> list[Envelope]:
-        query: dict[str, Any] = {"stream_type": stream_type, "stream_id": stream_id}
-        if after_version:
-            query["first_version"] = {"$gt": after_version}
-        documents = self._guard(lambda: list(self.commits.find(query).sort("first_version", 1)))
-        return [event for document in documents for event in self._envelopes(document)]
+        """The stream's events after `after_version` (a version a commit ends at, or 0)."""
+
+        def follow() -> list[Envelope]:
+            found: list[Envelope] = []
+            version = after_version
+            while entry := self.stream_index.find_one(
+                    {"_id": _stream_key(stream_type, stream_id, version + 1)}, {"_id": 0}):
+                document = self.commits.find_one({"_id": _key(entry["position"])})
+                if document is None:  # only if commits were removed behind the store's back
+                    raise StoreUnavailable(f"event store {self.database.name!r}: the commit at position "
+                                           f"{entry['position']} of {stream_type} {stream_id} is missing")
+                found.extend(self._envelopes(document))
+                version = entry["last_version"]
+            return found
+
+        return self._guard(follow)
+
+    def _repair_index(self, stream_type: str, stream_id: str, from_version: int) -> None:
+        """After a conflict at `from_version`: if that commit has no index entry (its writer died
+        between the two inserts), index the stream from there so the next read sees it."""
+        if self.stream_index.find_one({"_id": _stream_key(stream_type, stream_id, from_version)}, {"_id": 1}):
+            return
+        query = {"stream_type": stream_type, "stream_id": stream_id, "first_version": {"$gte": from_version}}
+        for document in self.commits.find(query, {"events": 0}):
+            self._index(document)
 
     def read_all(self, after: int = 0, limit: int = 1000) -> list[Envelope]:
         """Events with position > `after`, in position order; whole commits, at least `limit`
@@ -246,7 +327,7 @@ class EventStore:
 
         return self._guard(page)
 
-    def iterate_all(self, after: int = 0) -> Iterator[Envelope]:
+    def iterate_all(self, after: int = 0, *, reindex: bool = False) -> Iterator[Envelope]:
         """Every event after `after` in position order, streamed from one cursor.
 
         The cursor is unsorted so the server streams while it scans (FerretDB v1 sorts in
@@ -254,10 +335,12 @@ class EventStore:
         because positions are gap-free: the next commit always starts at the last end + 1.
         A commit that arrives before its predecessor waits; anything still waiting when
         the cursor ends (a commit that became visible during the scan) is left for the
-        next read.
+        next read. `reindex` puts back the stream_index entries of the commits read that
+        lack one (the relay sweeps with it: it reads every commit another process stored).
         """
         waiting: dict[int, dict[str, Any]] = {}
         next_start: int | None = None
+        unindexed: list[dict[str, Any]] = []
         try:
             for document in self.commits.find({"end": {"$gt": after}}).batch_size(1000):
                 if next_start is None and document["position"] <= after + 1:
@@ -266,9 +349,15 @@ class EventStore:
                 while next_start is not None and next_start in waiting:
                     ready = waiting.pop(next_start)
                     next_start = ready["end"] + 1
+                    if reindex:
+                        unindexed.append(ready)
+                        if len(unindexed) >= 1000:
+                            self._index_all(unindexed)
+                            unindexed = []
                     for event in self._envelopes(ready):
                         if event.position > after:
                             yield event
+            self._index_all(unindexed)
         except PyMongoError as error:
             raise StoreUnavailable(f"event store {self.database.name!r} stopped answering while "
                                    f"reading ({error}); run the command again.") from error

@@ -120,7 +120,7 @@ class OutboxRelay:
         if self._at_commit_end and not self.store.has_position(checkpoint + 1):
             return checkpoint  # nothing stored after it: a lookup by _id instead of a scan
         batch: list[Envelope] = []
-        for event in prefetched(self.store.iterate_all(after=checkpoint)):
+        for event in prefetched(self.store.iterate_all(after=checkpoint, reindex=True)):
             batch.append(event)
             if len(batch) >= self.batch_size:
                 in_flight, checkpoint = self._send(publisher, batch, in_flight, checkpoint)

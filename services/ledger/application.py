@@ -208,7 +208,7 @@ class Ledger:
         year = validated(FiscalYearSchema, {"fiscal_year": fiscal_year})["fiscal_year"]
         command, today = CommandContext.from_wire(context), self.today()
         self._run(Books, cooperative_id, lambda b: b.begin_close(year, today), command.step("close-begin"))
-        books = self.app.load(Books, cooperative_id, use_cache=False)
+        books = self.app.load(Books, cooperative_id, fresh=True)
         if str(year) in books.closed_years:
             return self.get_shu(cooperative_id, year)
         capital = {}
@@ -269,13 +269,13 @@ class Ledger:
         return {**account.to_dict(), "entry_id": entries[0]["entry_id"] if entries else None}
 
     def _books(self, cooperative_id: str) -> Books:
-        books = self.app.load(Books, cooperative_id, use_cache=False)  # another process may have written
+        books = self.app.load(Books, cooperative_id, fresh=True)  # another process may have written
         if books.status != "open":
             raise not_found("books of cooperative", cooperative_id)
         return books
 
     def _account(self, cooperative_id: str, member_id: str) -> SavingsAccount:
-        account = self.app.load(SavingsAccount, account_id(cooperative_id, member_id), use_cache=False)
+        account = self.app.load(SavingsAccount, account_id(cooperative_id, member_id), fresh=True)
         if account.status == "new":
             raise not_found("savings account of member", member_id)
         return account

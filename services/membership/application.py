@@ -120,12 +120,12 @@ class Membership:
         fields["joined_on"] = fields["joined_on"].isoformat()
         ctx = CommandContext.from_wire(context)
         member_id = derived_id("member", ctx.command_id)
-        earlier = self.app.load(Member, member_id, use_cache=False)
+        earlier = self.app.load(Member, member_id, fresh=True)
         if earlier.exists:  # a retry of an application that was completed: the same answer
             if earlier.cooperative_id != cooperative_id or earlier.nik != fields["nik"]:
                 raise DomainError("conflict", "this command id was already used for another application")
             return earlier.to_dict()
-        self.app.load(Cooperative, cooperative_id, use_cache=False).ensure_accepts_members()
+        self.app.load(Cooperative, cooperative_id, fresh=True).ensure_accepts_members()
         # Two steps, two streams: first the NIK claim (the uniqueness check, decided by the
         # store at version 0), then the member. Both are keyed by the command id, so a retry
         # finds the claim already its own and creates the member. A crash between the steps
@@ -150,7 +150,7 @@ class Membership:
         def change(member: Member) -> None:
             if action == "admit":
                 # Loaded inside the command so that a retry sees the cooperative as it is now.
-                cooperative = self.app.load(Cooperative, cooperative_id, use_cache=False)
+                cooperative = self.app.load(Cooperative, cooperative_id, fresh=True)
                 cooperative.ensure_accepts_members()
                 member.admit(day, cooperative.bylaws)
             else:
@@ -272,7 +272,7 @@ class Membership:
     def _member_status(self, member_id: str | None) -> str | None:
         if member_id is None:
             return None
-        member = self.app.load(Member, member_id, use_cache=False)
+        member = self.app.load(Member, member_id, fresh=True)
         return member.status if member.exists else None
 
     def _paging(self, limit: int | None, cursor: str | None) -> dict[str, Any]:

@@ -198,3 +198,70 @@ def test_an_unreachable_store_fails_clearly_and_stores_nothing(database, bank_re
         through_proxy.client.close()
         proxy.close()
     assert [e.stream_version for e in EventStore(database).read_all()] == [1]
+
+
+def test_a_fresh_load_sees_what_another_process_stored_and_reads_only_that(database, bank_registry):
+    ours = Application(EventStore(database, bank_registry), bank_registry)
+    theirs = Application(EventStore(database, bank_registry), bank_registry)
+    ours.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    theirs.execute(Account, "a1", lambda a: a.deposit(100))
+    assert ours.load(Account, "a1").balance == 0, "the cache, not verified"
+    lookups: list[str] = []
+    index = ours.store.stream_index
+    original = index.find_one
+    ours.store.stream_index = type("Counting", (), {"find_one": lambda _self, query, *a, **k: (
+        lookups.append(query["_id"]), original(query, *a, **k))[1]})()
+    fresh = ours.load(Account, "a1", fresh=True)
+    assert (fresh.version, fresh.balance) == (2, 100)
+    assert len(lookups) == 2, "version 2 (found) and version 3 (none): nothing read from version 1 again"
+
+
+def test_a_commit_whose_index_entry_was_lost_is_reindexed_by_the_next_writer(database, bank_registry):
+    """A writer that dies between its commit and the commit's stream_index entry leaves the
+    stream looking shorter; the next append meets that commit, re-indexes, and retries."""
+    application = Application(EventStore(database, bank_registry), bank_registry)
+    application.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    application.execute(Account, "a1", lambda a: a.deposit(100))
+    removed = database["stream_index"].delete_many({"_id": {"$regex": "a1\x1f2$"}})
+    assert removed.deleted_count == 1
+    restarted = Application(EventStore(database, bank_registry), bank_registry)
+    assert restarted.load(Account, "a1").balance == 0, "the lost entry hides the deposit"
+    outcome = restarted.execute(Account, "a1", lambda a: a.deposit(5))
+    assert (outcome.aggregate.version, outcome.aggregate.balance) == (3, 105)
+    assert [e.stream_version for e in restarted.store.read_stream("Account", "a1")] == [1, 2, 3]
+
+
+def test_a_retried_command_whose_index_entry_was_lost_reindexes_its_commit(database, bank_registry):
+    application = Application(EventStore(database, bank_registry), bank_registry)
+    application.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    deposit = CommandContext.new(command_id="deposit-1")
+    application.execute(Account, "a1", lambda a: a.deposit(100), deposit)
+    database["stream_index"].delete_many({"_id": {"$regex": "a1\x1f2$"}})
+    restarted = Application(EventStore(database, bank_registry), bank_registry)
+    again = restarted.execute(Account, "a1", lambda a: a.deposit(100), deposit)
+    assert again.duplicate and again.aggregate.balance == 100
+    assert [e.stream_version for e in restarted.store.read_stream("Account", "a1")] == [1, 2]
+
+
+def test_reading_all_with_reindex_puts_back_lost_entries(database, bank_registry):
+    store = EventStore(database, bank_registry)
+    store.append("Account", "a1", 0, [opened(), deposited(5)])
+    store.append("Account", "a1", 2, [deposited(7)])
+    database["stream_index"].delete_many({"_id": {"$regex": "a1\x1f3$"}})
+    assert len(store.read_stream("Account", "a1")) == 2
+    assert len(list(store.iterate_all())) == 3 and len(store.read_stream("Account", "a1")) == 2
+    assert len(list(store.iterate_all(reindex=True))) == 3
+    assert [e.stream_version for e in store.read_stream("Account", "a1")] == [1, 2, 3]
+
+
+def test_a_store_written_before_the_stream_index_gets_one_when_opened(database, bank_registry):
+    store = EventStore(database, bank_registry)
+    store.append("Account", "a1", 0, [opened(), deposited(5)])
+    store.append("Account", "a1", 2, [deposited(7)])
+    store.append("Account", "a2", 0, [opened()])
+    database.drop_collection("stream_index")
+    assert store.read_stream("Account", "a1") == []
+    reopened = EventStore(database, bank_registry)
+    assert [e.stream_version for e in reopened.read_stream("Account", "a1")] == [1, 2, 3]
+    assert [e.stream_version for e in reopened.read_stream("Account", "a2")] == [1]
+    assert reopened.ensure_stream_index() == 0, "nothing left to add"

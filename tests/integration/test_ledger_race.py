@@ -63,7 +63,7 @@ def test_fifty_concurrent_withdrawals_against_a_balance_for_ten(database_name):
     assert conflicts, "the withdrawals really raced (optimistic concurrency retried)"
     assert outcomes.count("ok") == 10
     assert outcomes.count("insufficient_balance") == 40
-    account = setup.app.load(SavingsAccount, "c1:m1", use_cache=False)
+    account = setup.app.load(SavingsAccount, "c1:m1", fresh=True)
     assert account.balances["sukarela"] == 0
     events = setup.app.store.read_stream("SavingsAccount", "c1:m1")
     withdrawals = [e for e in events if e.name == "SavingsWithdrawn"]

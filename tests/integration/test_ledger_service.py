@@ -68,14 +68,14 @@ class Handle:
             "kind": "ksp", "regency": "kota-bandung", "is_pesantren": False, "founded_on": "2001-02-03",
             "bylaws": {"pokok_amount": 100_000, "wajib_amount": 25_000, "quorum_percent": 50},
             "registered_at": "2025-01-02T03:04:05.000Z"})
-        wait_for(lambda: self.kernel.application.load(Books, coop, use_cache=False).exists, what="books open")
+        wait_for(lambda: self.kernel.application.load(Books, coop, fresh=True).exists, what="books open")
         return coop
 
     def member(self, coop: str, admitted_on: str = "2025-01-05") -> str:
         member = str(uuid.uuid4())
         self.publish("MemberAdmitted", {"cooperative_id": coop, "member_id": member, "admitted_on": admitted_on,
                                         "pokok_amount": 100_000, "wajib_amount": 25_000})
-        wait_for(lambda: self.kernel.application.load(SavingsAccount, f"{coop}:{member}", use_cache=False).exists,
+        wait_for(lambda: self.kernel.application.load(SavingsAccount, f"{coop}:{member}", fresh=True).exists,
                  what="savings account open")
         return member
 
@@ -222,7 +222,7 @@ def test_year_end_close_distributes_shu_and_locks_the_year(service, tap):
     service.publish("AnnualMeetingHeld", {"cooperative_id": coop, "fiscal_year": 2025, "held_on": "2026-03-01",
                                           "attendees": 2, "admitted_members": 2, "quorum_percent": 50,
                                           "shu_allocation": ALLOCATION})
-    wait_for(lambda: "2025" in service.kernel.application.load(Books, coop, use_cache=False).resolutions,
+    wait_for(lambda: "2025" in service.kernel.application.load(Books, coop, fresh=True).resolutions,
              what="RAT recorded")
     result = rpc.close_fiscal_year(coop, 2025, context())
     # SHU 10,000: reserve 4,000, jasa modal 2,000 by 300,000 : 100,000 → 1,500 / 500, jasa usaha 2,500 to b

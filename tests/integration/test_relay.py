@@ -46,6 +46,24 @@ def test_the_relay_publishes_every_event_in_store_order(store, amqp_uri, service
     assert relay.metrics.events_published.labels(service_name)._value.get() == len(stored)
 
 
+def test_the_relay_puts_back_stream_index_entries_another_writer_did_not_write(
+        store, database, amqp_uri, service_name, tap):
+    """A writer that died between its commit and the commit's index entry: the relay, which
+    reads that commit from the store, restores the entry (readers of the stream see it)."""
+    seen = tap("bank.*")
+    stored = fill(store, accounts=3, deposits=2)
+    database["stream_index"].delete_many({"_id": {"$regex": "a1\x1f3$"}})
+    assert len(store.read_stream("Account", "a1")) == 2
+    relay = OutboxRelay(EventStore(database, store.registry), amqp_uri, service_name)
+    worker = run_in_background(relay.run)
+    try:
+        wait_for(lambda: len(seen.drain()) >= len(stored), what="all events published")
+    finally:
+        relay.stop()
+        worker.wait()
+    assert [e.stream_version for e in store.read_stream("Account", "a1")] == [1, 2, 3]
+
+
 @pytest.mark.parametrize("mode", ["before_publish", "after_publish"])
 def test_a_relay_killed_mid_batch_loses_nothing_and_consumers_apply_once(
         mode, store, database, amqp_uri, mongodb_uri, service_name, tap):

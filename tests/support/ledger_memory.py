@@ -83,7 +83,7 @@ class MemoryLedger:
         return MemoryReadModels([cls() for cls in PROJECTIONS]).catch_up(self.store)
 
     def books(self, coop: str) -> Books:
-        return self.app.load(Books, coop, use_cache=False)
+        return self.app.load(Books, coop, fresh=True)
 
     def totals(self, coop: str, end: str, start: str | None = None, closing: bool = True,
                models: MemoryReadModels | None = None) -> reports.Totals:

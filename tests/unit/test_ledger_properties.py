@@ -104,7 +104,7 @@ def test_any_sequence_of_operations_keeps_the_books_and_savings_sound(ops):
         live.catch_up(ledger.store)  # read models follow in small batches, as the runner does
 
     chart = ledger.books(COOP).chart
-    accounts = {m: ledger.app.load(SavingsAccount, f"{COOP}:{m}", use_cache=False) for m in MEMBERS}
+    accounts = {m: ledger.app.load(SavingsAccount, f"{COOP}:{m}", fresh=True) for m in MEMBERS}
     for as_of in CHECKPOINTS:
         totals = ledger.totals(COOP, as_of)
         assert reports.trial_balance(chart, totals)["balanced"]
