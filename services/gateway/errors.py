@@ -18,6 +18,8 @@ from pymongo.errors import PyMongoError
 from shared.aggregate import DomainError
 from shared.eventstore import ConcurrencyError, StoreUnavailable
 
+from .admission import Saturated
+
 log = logging.getLogger(__name__)
 
 STATUS = {
@@ -59,9 +61,15 @@ def _unavailable(error: BaseException) -> ApiError:
                     f"({error})", retryable=True)
 
 
+def _saturated(error: Saturated) -> ApiError:
+    return ApiError("unavailable", f"{error.service} is saturated (too many requests in flight); nothing "
+                    f"was changed, try again in {error.retry_after} s", retryable=True)
+
+
 _TABLE: list[tuple[type[BaseException] | tuple[type[BaseException], ...],
                    Callable[[Any], ApiError]]] = [
     (ApiError, lambda e: e),
+    (Saturated, _saturated),  # shed by admission control before anything was sent (admission.py)
     # "unavailable" from a service (it refused work that reached it after the deadline) is a 503
     # like any other: retryable, so never stored as the answer to an Idempotency-Key.
     (DomainError, lambda e: ApiError(e.code, e.message, e.fields, retryable=e.code == "unavailable")),
