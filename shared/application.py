@@ -54,7 +54,7 @@ class CommandContext:
 @dataclass(frozen=True)
 class Outcome:
     result: Any
-    aggregate: Aggregate
+    aggregate: Aggregate  # the state after the command: read it, never change it (the cache shares it)
     commit: Commit | None
 
     @property
@@ -95,8 +95,10 @@ class Application:
     def _domain_event(event_type: str, payload: dict[str, Any]) -> DomainEvent:
         return DomainEvent(event_type.split(".", 1)[1], payload)
 
-    def _remember(self, key: str, aggregate: Aggregate) -> None:
-        self._cache[key] = (aggregate.version, aggregate.snapshot_state())
+    def _remember(self, key: str, aggregate: Aggregate, copy: bool = True) -> None:
+        state = aggregate.snapshot_state() if copy else {k: v for k, v in vars(aggregate).items()
+                                                         if not k.startswith("_")}
+        self._cache[key] = (aggregate.version, state)
         self._cache.move_to_end(key)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -161,7 +163,9 @@ class Application:
             return commit
         aggregate.mark_saved()
         key = f"{aggregate.stream_type}:{aggregate.id}"
-        self._remember(key, aggregate)
+        # Not copied: the saved aggregate is only read from here on (Outcome.aggregate is
+        # read-only), and every load hands out a copy of the cached state.
+        self._remember(key, aggregate, copy=False)
         every = aggregate.snapshot_every
         if every and aggregate.version // every > expected // every:
             try:

@@ -133,6 +133,9 @@ class EventStore:
         # Other processes' appends still meet at the unique _id and retry, as the module says.
         self._append_lock = threading.Lock()
         self.listeners: list[Callable[[Commit], None]] = []
+        # Appends of this process between their insert and their listeners: a follower that finds
+        # a commit in the store but not yet in memory waits for them instead of scanning.
+        self.appending = 0
         self._guard(self._ensure_indexes)
 
     def _ensure_indexes(self) -> None:
@@ -235,16 +238,21 @@ class EventStore:
             "committed_at": now,
             "events": stored_events,
         }
-        with self._append_lock:  # appends of one process take positions in turn (see _insert)
-            commit = self._guard(lambda: self._insert(document))
+        self.appending += 1
+        try:
+            with self._append_lock:  # appends of one process take positions in turn (see _insert)
+                commit = self._guard(lambda: self._insert(document))
+            if not commit.duplicate:
+                for listener in self.listeners:
+                    listener(commit)
+        finally:
+            self.appending -= 1
         if not commit.duplicate:
             try:
                 self._index(document)
             except PyMongoError as error:  # stored all the same; the next writer re-indexes it
                 log.warning("stream_index entry of %s %s v%s not written: %s", stream_type, stream_id,
                             document["first_version"], error)
-            for listener in self.listeners:
-                listener(commit)
         return commit
 
     def _insert(self, document: dict[str, Any]) -> Commit:

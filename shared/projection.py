@@ -13,6 +13,7 @@ fills a fresh generation of the collections and then switches readers to it at o
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +22,7 @@ from typing import Any, ClassVar
 
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from .broker import BrokerUnavailable, connect, keep_alive, try_exclusive_lock
 from .checkpoints import Checkpoints
@@ -32,6 +33,7 @@ from .recent import RecentCommits
 
 log = logging.getLogger(__name__)
 _META = "projection_generations"
+GENERATIONS_TTL = 1.0
 
 
 class Projection:
@@ -80,6 +82,16 @@ class View:
         self._docs[(collection, doc_id)] = {**document, "_id": doc_id, "_position": self.position}
         self.dirty.add((collection, doc_id))
 
+    def create(self, collection: str, doc_id: str, document: dict[str, Any]) -> None:
+        """put() for a document only this event writes first (its id comes from the event): it
+        is not read before, so it costs one insert. Applying the event again (after a crash)
+        does not undo later changes: the runner keeps the stored document if it is newer."""
+        key = (collection, doc_id)
+        if key not in self._docs:
+            self._docs[key] = None
+            self._absent.add(key)
+        self.put(collection, doc_id, document)
+
     def delete(self, collection: str, doc_id: str) -> None:
         if self._seen(collection, doc_id):
             return
@@ -117,6 +129,25 @@ def apply_events(projection: Projection, events: Iterable[Envelope], view: View)
     return last
 
 
+def store_changes(database: Database, gen: int, view: View) -> None:
+    """Writes what a batch changed into generation `gen` of the read models."""
+    for collection, doc_id, document in view.changed():
+        target = database[f"{collection}__g{gen}"]
+        new = view.is_new(collection, doc_id)
+        if document.get("_deleted"):
+            if not new:
+                target.delete_one({"_id": doc_id})
+        elif new:  # an insert: one round trip, no read first
+            try:
+                target.insert_one(document)
+            except DuplicateKeyError:  # applied before (View.create), or by a runner that lost the lock
+                stored = target.find_one({"_id": doc_id}, {"_position": 1}) or {}
+                if stored.get("_position", 0) < document["_position"]:
+                    target.replace_one({"_id": doc_id}, document, upsert=True)
+        else:
+            target.replace_one({"_id": doc_id}, document, upsert=True)
+
+
 class ProjectionRunner:
     """Keeps a service's projections up to date; one active runner per store (broker lock)."""
 
@@ -137,6 +168,9 @@ class ProjectionRunner:
         self._head = 0
         self._recent = RecentCommits()
         self._checkpoints: dict[str, int] = {}
+        self._from_memory = False
+        self._generations: dict[str, int] = {}
+        self._generations_read_at = -math.inf
         store.listeners.append(self._on_commit)
 
     def _on_commit(self, commit: Commit) -> None:
@@ -174,20 +208,24 @@ class ProjectionRunner:
                     return
             self.active = True
             self._checkpoints.clear()  # another runner may have moved them while this one waited
+            self._generations_read_at = -math.inf
             alive_at = time.monotonic()
             while not self._stop.is_set():
+                self._wake.clear()  # before looking: a commit added after the look wakes the wait
                 progressed = self.catch_up_once()
                 if time.monotonic() - alive_at > 1.0:  # the lock lives as long as this connection
                     keep_alive(connection)
                     alive_at = time.monotonic()
                 if progressed:
                     continue
-                self._wake.clear()
-                lowest = min((checkpoint for _p, _g, checkpoint in self._states()), default=0)
-                if not self.store.has_position(lowest + 1):
-                    self._wake.wait(self.idle_wait)
+                self._wake.wait(self.checkpoints.due_in(self.idle_wait))
+                self.checkpoints.flush(due_only=True)
         finally:
             connection.release()
+            try:
+                self.checkpoints.flush()
+            except PyMongoError as error:  # kept in memory; a lagging checkpoint only re-applies
+                log.warning("projections %s: checkpoints not stored: %s", self.service, error)
 
     def catch_up_once(self) -> bool:
         """Applies one batch to every projection that is behind; True if anything was applied."""
@@ -196,18 +234,28 @@ class ProjectionRunner:
         # Commits this process just appended serve every projection when they all stand at
         # the same position (the steady state); otherwise each reads the store.
         together = positions.pop() if len(positions) == 1 else None
-        shared = self._recent.take_after(together) if together is not None else []
-        if together is not None and not shared and not self.store.has_position(together + 1):
-            return False  # nothing stored after them (one lookup by _id for all)
+        shared = (self._recent.wait_after(together, lambda: self.store.appending > 0)
+                  if together is not None else [])
+        from_memory, self._from_memory = self._from_memory, bool(shared)
+        if together is not None and not shared:
+            # Right after this process's own commits, other processes' are looked for only after
+            # the idle wait; otherwise one lookup by _id for all tells whether anything follows.
+            if from_memory or not self.store.has_position(together + 1):
+                return False
         progressed = False
         for projection, gen, checkpoint in states:
             progressed |= self._advance(projection, gen, checkpoint, shared)
         return progressed
 
     def _states(self) -> list[tuple[Projection, int, int]]:
-        """Each projection's current generation (one read: a rebuild elsewhere may switch it) and
+        """Each projection's current generation (read at most every GENERATIONS_TTL seconds: a
+        rebuild elsewhere may switch it, and what is applied to the old one meanwhile is only lost
+        work) and
         checkpoint (this runner's own, the single writer while it holds the lock, kept in memory)."""
-        switched = {doc["_id"]: doc["generation"] for doc in self.database[_META].find()}
+        if time.monotonic() - self._generations_read_at > GENERATIONS_TTL:
+            self._generations = {doc["_id"]: doc["generation"] for doc in self.database[_META].find()}
+            self._generations_read_at = time.monotonic()
+        switched = self._generations
         states = []
         for projection in self.projections:
             gen = switched.get(projection.name, 1)
@@ -234,21 +282,9 @@ class ProjectionRunner:
 
         view = View(load)
         last = apply_events(projection, events, view)
-        for collection, doc_id, document in view.changed():
-            target = self.database[f"{collection}__g{gen}"]
-            new = view.is_new(collection, doc_id)
-            if document.get("_deleted"):
-                if not new:
-                    target.delete_one({"_id": doc_id})
-            elif new:  # an insert: constant time on FerretDB v1, where a replace scans the collection
-                try:
-                    target.insert_one(document)
-                except DuplicateKeyError:  # written meanwhile by a runner that has lost the lock
-                    target.replace_one({"_id": doc_id}, document, upsert=True)
-            else:
-                target.replace_one({"_id": doc_id}, document, upsert=True)
+        store_changes(self.database, gen, view)
         assert last is not None
-        self.checkpoints.save(checkpoint_name, last.position)
+        self.checkpoints.advance(checkpoint_name, last.position)
         self._checkpoints[checkpoint_name] = last.position
         self._head = max(self._head, last.position)
         lag = self.metrics.projection_lag_events.labels(self.service, projection.name)

@@ -14,6 +14,7 @@ import logging
 import threading
 
 import amqp
+from pymongo.errors import PyMongoError
 
 from .broker import (
     EVENTS_EXCHANGE,
@@ -57,6 +58,9 @@ class OutboxRelay:
         # Whether the checkpoint is known to end a commit (a stored one may not: batches of the
         # first read after a start can split a commit), so the next commit starts right after it.
         self._at_commit_end = False
+        # Whether the last pass took this process's own commits from memory: the next one then
+        # waits (woken by the next own commit, or idle_wait later) before looking in the store.
+        self._from_memory = False
         store.listeners.append(self._on_commit)
 
     def _on_commit(self, commit: Commit) -> None:
@@ -96,27 +100,37 @@ class OutboxRelay:
             checkpoint = self.checkpoints.load(self.checkpoint_name)
             self._at_commit_end = False
             while not self._stop.is_set():
+                self._wake.clear()  # before looking: a commit added after the look wakes the wait
                 published = self.relay_pending(publisher, checkpoint)
                 if published > checkpoint:
                     checkpoint = published
                     continue
-                self._wake.clear()
-                if not self.store.has_position(checkpoint + 1):
-                    self._wake.wait(self.idle_wait)
-                    keep_alive(connection)
+                self._wake.wait(self.checkpoints.due_in(self.idle_wait))
+                self.checkpoints.flush(due_only=True)
+                keep_alive(connection)
         finally:
             connection.release()
+            self._flush_checkpoints()
+
+    def _flush_checkpoints(self) -> None:
+        try:
+            self.checkpoints.flush()
+        except PyMongoError as error:  # kept in memory; a lagging checkpoint only re-publishes
+            log.warning("relay %s: checkpoint not stored: %s", self.service, error)
 
     def relay_pending(self, publisher: ConfirmedPublisher, checkpoint: int) -> int:
         """Publishes every event after `checkpoint` from one store cursor; returns the new
         checkpoint. Batch n+1 is sent while batch n waits for its confirms; the checkpoint
         only ever moves to the end of a confirmed batch."""
         in_flight: tuple[int, list[Envelope]] | None = None
-        just_appended = self._recent.take_after(checkpoint)
+        just_appended = self._recent.wait_after(checkpoint, lambda: self.store.appending > 0)
         if just_appended:  # the common case: this process wrote them a moment ago
             in_flight, checkpoint = self._send(publisher, just_appended, None, checkpoint)
-            self._at_commit_end = True
+            self._at_commit_end = self._from_memory = True
             return self._confirmed(publisher, *in_flight)
+        if self._from_memory:  # other processes' commits are looked for after the idle wait
+            self._from_memory = False
+            return checkpoint
         if self._at_commit_end and not self.store.has_position(checkpoint + 1):
             return checkpoint  # nothing stored after it: a lookup by _id instead of a scan
         batch: list[Envelope] = []
@@ -146,7 +160,7 @@ class OutboxRelay:
         publisher.wait_for_confirms(last_tag)
         self.after_publish(batch)
         position = batch[-1].position
-        self.checkpoints.save(self.checkpoint_name, position)
+        self.checkpoints.advance(self.checkpoint_name, position)
         self.metrics.events_published.labels(self.service).inc(len(batch))
         self._update_backlog(position)
         return position

@@ -52,7 +52,7 @@ class JournalEntries(Projection):
                 doc["reversed_by"] = payload["reversal_id"]
                 view.put("journal_entries", payload["entry_id"], doc)
             return
-        view.put("journal_entries", payload["entry_id"], {
+        view.create("journal_entries", payload["entry_id"], {
             **{key: payload[key] for key in ("cooperative_id", "date", "memo", "kind", "lines",
                                               "business_activity", "source", "reverses")},
             "id": payload["entry_id"], "reversed_by": None, "stream_id": event.stream_id})
@@ -70,7 +70,7 @@ class MemberMovements(Projection):
                 "entry_id": payload.get("entry_id"), "position": event.position}
         if event.name == "JournalEntryPosted":
             for share in payload["member_business"]:
-                view.put("member_movements", f"{event.event_id}:{share['member_id']}", {
+                view.create("member_movements", f"{event.event_id}:{share['member_id']}", {
                     **base, "member_id": share["member_id"], "kind": "jasa_usaha", "movement": "business",
                     "amount": share["amount"]})
             return
@@ -82,7 +82,7 @@ class MemberMovements(Projection):
             movements = [(payload["kind"], sign * payload["amount"])]
             movement = "deposit" if sign > 0 else "withdrawal"
         for kind, amount in movements:
-            view.put("member_movements", f"{event.event_id}:{kind}", {
+            view.create("member_movements", f"{event.event_id}:{kind}", {
                 **base, "member_id": payload["member_id"], "kind": kind, "movement": movement,
                 "amount": amount})
 

@@ -36,7 +36,7 @@ class CooperativeDirectory(Projection):
         payload = event.payload
         doc_id = payload["cooperative_id"]
         if event.name == "CooperativeRegistered":
-            view.put("cooperatives", doc_id, {
+            view.create("cooperatives", doc_id, {
                 **{key: payload[key] for key in _PROFILE_FIELDS}, "id": doc_id, "status": "active",
                 "rat_fiscal_years": [], "last_activity_on": None, "last_report_on": None,
                 "admitted_members": 0})
@@ -70,7 +70,7 @@ class MemberList(Projection):
     def handle(self, event: Envelope, view: View) -> None:
         payload = event.payload
         if event.name == "MemberApplied":
-            view.put("members", event.stream_id, {
+            view.create("members", event.stream_id, {
                 "id": event.stream_id, "status": "applied",
                 **{key: payload[key] for key in ("cooperative_id", "name", "nik", "phone", "joined_on")}})
             return

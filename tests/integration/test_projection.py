@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from shared import cli
 from shared.application import Application
 from shared.checkpoints import Checkpoints
 from shared.eventstore import EventStore
-from shared.projection import ProjectionRunner, generation, read_model
+from shared.projection import ProjectionRunner, View, generation, read_model, store_changes
 from tests.conftest import run_in_background, wait_for
 from tests.support.bankservice.domain import Account
 from tests.support.bankservice.service import definition
@@ -89,3 +91,43 @@ def test_reapplying_a_batch_after_a_crash_changes_nothing(database, bank_registr
     for coop, doc in totals.items():
         open_balance = sum(b["balance"] for b in balances if b["cooperative_id"] == coop)
         assert doc["deposits"] - doc["withdrawals"] - doc["returned"] == open_balance
+
+
+
+def test_a_created_document_applied_again_keeps_its_later_changes(database):
+    """View.create does not read first; applying its event again after a crash must not undo a
+    later event already applied to the document, and must repair an older one."""
+    target = database["notes__g1"]
+    target.insert_many([{"_id": "newer", "_position": 12, "text": "edited"},
+                        {"_id": "older", "_position": 5, "text": "stale"}])
+    view = View(lambda _collection, doc_id: pytest.fail(f"{doc_id} was read"))
+    view.position = 10
+    view.create("notes", "newer", {"text": "created"})
+    view.create("notes", "older", {"text": "created"})
+    view.create("notes", "fresh", {"text": "created"})
+    store_changes(database, 1, view)
+    assert {doc["_id"]: (doc["_position"], doc["text"]) for doc in target.find()} == {
+        "newer": (12, "edited"), "older": (10, "created"), "fresh": (10, "created")}
+
+
+def test_projections_take_this_process_s_commits_from_memory_without_reading_the_store(
+        database, bank_registry, amqp_uri, service_name):
+    store = EventStore(database, bank_registry)
+    application = Application(store, bank_registry)
+    application.execute(Account, "a0", lambda a: a.open("coop-1", "siti"))
+    reads: list[int] = []
+    read_all = store.read_all
+    store.read_all = lambda *a, **k: (reads.append(1), read_all(*a, **k))[1]  # type: ignore[method-assign]
+    runner = ProjectionRunner(store, definition.projections, amqp_uri, service_name)
+    worker = run_in_background(runner.run)
+    try:
+        wait_for(lambda: read_model(database, "balances", "balances").find_one({"_id": "a0"}), what="caught up")
+        before = len(reads)
+        for n in range(30):
+            application.execute(Account, "a0", lambda a, n=n: a.deposit(n + 1))
+        wait_for(lambda: read_model(database, "balances", "balances").find_one({"_id": "a0"})["balance"] == 465,
+                 what="the deposits applied")
+    finally:
+        runner.stop()
+        worker.wait()
+    assert len(reads) == before, "no read of the store for commits this process appended"

@@ -64,6 +64,28 @@ def test_the_relay_puts_back_stream_index_entries_another_writer_did_not_write(
     assert [e.stream_version for e in store.read_stream("Account", "a1")] == [1, 2, 3]
 
 
+def test_the_relay_takes_this_process_s_commits_from_memory_without_reading_the_store(
+        store, amqp_uri, service_name, tap):
+    seen = tap("bank.*")
+    fill(store, accounts=2, deposits=1)
+    scans: list[int] = []
+    iterate_all = store.iterate_all
+    store.iterate_all = lambda *a, **k: (scans.append(1), iterate_all(*a, **k))[1]  # type: ignore[method-assign]
+    relay = OutboxRelay(store, amqp_uri, service_name)
+    worker = run_in_background(relay.run)
+    try:
+        wait_for(lambda: len(seen.drain()) >= 4, what="the stored events published")
+        assert len(scans) == 1, "one read of the store at start"
+        for n in range(30):
+            store.append("Account", f"live{n}", 0, [NewEvent("bank.AccountOpened", {"cooperative_id": "c",
+                                                                                  "owner": "o"})])
+        wait_for(lambda: len(seen.drain()) >= 34, what="the live events published")
+    finally:
+        relay.stop()
+        worker.wait()
+    assert len(scans) == 1, "no read of the store for commits this process appended"
+
+
 @pytest.mark.parametrize("mode", ["before_publish", "after_publish"])
 def test_a_relay_killed_mid_batch_loses_nothing_and_consumers_apply_once(
         mode, store, database, amqp_uri, mongodb_uri, service_name, tap):

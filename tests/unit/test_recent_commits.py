@@ -30,3 +30,30 @@ def test_forgets_what_the_follower_has_passed_and_stays_bounded():
         recent.add(commit(first))
     assert [e.position for e in recent.take_after(3)] == [4]
     assert recent.take_after(0) == []
+
+
+def test_waits_for_an_append_on_its_way_to_its_listeners():
+    """The follower found commit 1 in the store before the appender's listener delivered it."""
+    import threading
+
+    recent = RecentCommits()
+    on_its_way = threading.Event()
+    on_its_way.set()
+
+    def deliver() -> None:
+        recent.add(commit(1))
+        on_its_way.clear()
+
+    threading.Timer(0.02, deliver).start()
+    assert [e.position for e in recent.wait_after(0, on_its_way.is_set, timeout=5)] == [1]
+
+
+def test_does_not_wait_when_no_append_is_on_its_way():
+    import time
+
+    recent = RecentCommits()
+    started = time.monotonic()
+    assert recent.wait_after(0, lambda: False, timeout=5) == []
+    assert time.monotonic() - started < 1, "returned at once"
+    started = time.monotonic()
+    assert recent.wait_after(0, lambda: True, timeout=0.05) == [], "gives up after the timeout"

@@ -1,0 +1,33 @@
+"""Checkpoints: stored at most every `interval` per name, the rest on flush."""
+from __future__ import annotations
+
+from shared.checkpoints import Checkpoints
+
+
+def stored(database, name: str) -> int | None:
+    document = database["checkpoints"].find_one({"_id": name})
+    return document["position"] if document else None
+
+
+def test_positions_within_the_interval_are_kept_back_until_flushed(database):
+    checkpoints = Checkpoints(database, interval=3600)
+    checkpoints.advance("relay", 1)
+    assert stored(database, "relay") == 1, "the first one is stored at once"
+    checkpoints.advance("relay", 5)
+    checkpoints.advance("relay", 9)
+    assert stored(database, "relay") == 1
+    assert checkpoints.load("relay") == 9, "this process knows where it got to"
+    assert Checkpoints(database).load("relay") == 1, "another process reads what is stored"
+    assert checkpoints.due_in(0.5) == 0.5
+    checkpoints.flush(due_only=True)
+    assert stored(database, "relay") == 1
+    checkpoints.flush()
+    assert stored(database, "relay") == 9
+
+
+def test_a_kept_back_position_is_stored_once_due(database):
+    checkpoints = Checkpoints(database, interval=0.0)
+    checkpoints.advance("relay", 1)
+    checkpoints.advance("relay", 2)
+    assert stored(database, "relay") == 2
+    assert checkpoints.due_in(0.5) == 0.5, "nothing kept back"
