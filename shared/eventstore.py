@@ -16,19 +16,21 @@ Why it is correct without transactions (and so on FerretDB v1 as on MongoDB):
   insert consumes nothing, so positions are never reused. After a conflict the writer
   learns the end of the commit that holds `start` (a lookup by `_id`) and tries again.
 
-Reading a stream goes through `stream_index`, one document per commit keyed by
-(stream, first_version) in its `_id`, written right after the commit: every step is a lookup
-by `_id`, the one lookup every MongoDB-compatible store serves from an index (FerretDB v1
-pushes nothing else down, so a query on `stream_id` scans every commit of the service). The
-index is derived data: the commits stay the truth. An entry missing because a writer died
-between its two inserts is put back (from a query on the commits) by the next writer of that
-stream, whose append meets the commit it did not see; `ensure_stream_index` rebuilds it all
-for a store written before the index existed.
+Reading a stream goes through its index entries, one per commit keyed by (stream,
+first_version) in its `_id`, kept in `commits` beside the commit and inserted with it (one
+insert_many, ordered: one transaction on FerretDB): every step of a read is a lookup by `_id`,
+the one lookup every MongoDB-compatible store serves from an index (FerretDB v1 pushes nothing
+else down, so a query on `stream_id` scans every commit of the service). Entries are derived
+data: the commits stay the truth. Entries carry `stream_type` INDEX_ENTRY and no `end`, so
+every reader of commits (by `end`, by `command_id`, by stream) passes them by. An entry missing
+because a writer died between the two writes (MongoDB does not make insert_many atomic) is put
+back by the next writer of that stream, whose append meets the commit it did not see, by a
+retry of the command, and by the relay; `ensure_stream_index` indexes a store written before
+entries existed.
 """
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,8 +43,6 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from .envelope import Envelope, new_id, utc_now
 from .registry import EventRegistry
-
-log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_COMMIT = 1000
 _POSITION_DIGITS = 20
@@ -87,12 +87,21 @@ def _stream_key(stream_type: str, stream_id: str, first_version: int) -> str:
     return f"{stream_type}\x1f{stream_id}\x1f{first_version}"
 
 
+INDEX_ENTRY = "~index"  # the stream_type of index entries (no aggregate is called so)
+
+
 def _index_entry(commit: dict[str, Any]) -> dict[str, Any]:
-    return {"_id": _stream_key(commit["stream_type"], commit["stream_id"], commit["first_version"]),
-            "last_version": commit["last_version"], "position": commit["position"]}
+    key = _stream_key(commit["stream_type"], commit["stream_id"], commit["first_version"])
+    # unique values for the unique indexes of commits, and no `end`
+    return {"_id": key, "stream_type": INDEX_ENTRY, "stream_id": key, "first_version": 0,
+            "command_id": f"{INDEX_ENTRY}\x1f{key}", "last_version": commit["last_version"],
+            "position": commit["position"]}
 
 
-_INDEX_COMPLETE = "~complete"  # in stream_index: every commit below this marker has its entry
+# every commit stored before this marker has its entry
+_INDEX_COMPLETE = {"_id": "~complete", "stream_type": INDEX_ENTRY, "stream_id": "~complete",
+                   "first_version": 0, "command_id": "~complete"}
+_COMMITS_ONLY = {"end": {"$gte": 1}}
 
 
 def connect(uri: str, database: str, timeout_ms: int = 5000) -> Database:
@@ -125,7 +134,7 @@ class EventStore:
         self.registry = registry
         self.commits: Collection = database["commits"]
         self.snapshots: Collection = database["snapshots"]
-        self.stream_index: Collection = database["stream_index"]
+        self.stream_index: Collection = self.commits  # the index entries live beside the commits
         self._head: int | None = None
         self._head_lock = threading.Lock()
         # Concurrent appends of one process would all try the same next position and all but one
@@ -146,17 +155,17 @@ class EventStore:
         )
         self.commits.create_index([("command_id", 1)], unique=True, name="command")
         self.commits.create_index([("end", 1)], name="end")
-        if self.stream_index.find_one({"_id": _INDEX_COMPLETE}) is None:
+        if self.stream_index.find_one({"_id": _INDEX_COMPLETE["_id"]}, {"_id": 1}) is None:
             self.ensure_stream_index()
 
     def ensure_stream_index(self) -> int:
         """Adds the missing stream_index entries of every commit (a full read of the commits);
         returns how many were missing."""
         added = 0
-        for document in self.commits.find({}, {"events": 0}):
+        for document in self.commits.find(_COMMITS_ONLY, {"events": 0}):
             added += self._index(document)
         try:
-            self.stream_index.insert_one({"_id": _INDEX_COMPLETE})
+            self.stream_index.insert_one(dict(_INDEX_COMPLETE))
         except DuplicateKeyError:
             pass
         return added
@@ -247,12 +256,6 @@ class EventStore:
                     listener(commit)
         finally:
             self.appending -= 1
-        if not commit.duplicate:
-            try:
-                self._index(document)
-            except PyMongoError as error:  # stored all the same; the next writer re-indexes it
-                log.warning("stream_index entry of %s %s v%s not written: %s", stream_type, stream_id,
-                            document["first_version"], error)
         return commit
 
     def _insert(self, document: dict[str, Any]) -> Commit:
@@ -261,8 +264,14 @@ class EventStore:
             start = self._known_head() + 1
             document.update(_id=_key(start), position=start, end=start + size - 1)
             try:
-                self.commits.insert_one(document)
-            except DuplicateKeyError:
+                self.commits.insert_many([document, _index_entry(document)], ordered=True)
+            except BulkWriteError as error:
+                failed = error.details.get("writeErrors") or [{}]
+                if any(e.get("code") != 11000 for e in failed):
+                    raise
+                if failed[0].get("index") == 1:  # the commit is stored; its entry was already put back
+                    self._saw_head(start + size - 1)
+                    return self._commit_from(document)
                 holder = self.commits.find_one({"_id": _key(start)}, {"end": 1})
                 if holder is not None:
                     self._saw_head(holder["end"])
@@ -282,7 +291,7 @@ class EventStore:
     def _known_head(self) -> int:
         with self._head_lock:
             if self._head is None:
-                last = self.commits.find_one({}, {"end": 1}, sort=[("_id", -1)])
+                last = self.commits.find_one(_COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
                 self._head = last["end"] if last else 0
             return self._head
 
@@ -374,7 +383,7 @@ class EventStore:
         """The last stored position, read from the store (not the writer's cache)."""
 
         def last() -> int:
-            document = self.commits.find_one({}, {"end": 1}, sort=[("_id", -1)])
+            document = self.commits.find_one(_COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
             return document["end"] if document else 0
 
         return self._guard(last)

@@ -21,7 +21,8 @@ _ERRORS = {
     413: "The body is larger than 1 MiB (`payload_too_large`)",
     422: "A business rule said no (its own code)",
     500: "Unexpected failure (`internal`), without details; quote the X-Request-Id",
-    503: "A service is not answering; nothing was changed (`unavailable`)",
+    503: "A service is not answering, or is saturated (then with Retry-After); nothing was changed "
+         "(`unavailable`)",
 }
 _REQUEST_ID = {"in": "header", "name": "X-Request-Id", "required": False,
                "schema": {"type": "string"},
@@ -74,8 +75,13 @@ def document() -> dict[str, Any]:
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     spec.components.schema("Error", schema=schemas.Error)
     for code, description in _ERRORS.items():
-        spec.components.response(str(code), {
-            "description": description, "content": {"application/json": {"schema": "Error"}}})
+        response: dict[str, Any] = {"description": description,
+                                    "content": {"application/json": {"schema": "Error"}}}
+        if code == 503:
+            response["headers"] = {"Retry-After": {
+                "description": "Seconds to wait before trying again (when the service is saturated)",
+                "schema": {"type": "integer"}}}
+        spec.components.response(str(code), response)
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES.values():
         paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = _operation(route)

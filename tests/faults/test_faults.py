@@ -163,8 +163,8 @@ class Verifier:
         found: list[str] = []
         membership = self.stack.database("membership")
         ledger = self.stack.database("ledger")
-        m_commits = list(membership["commits"].find())
-        l_commits = list(ledger["commits"].find())
+        m_commits = list(membership["commits"].find({"end": {"$gte": 1}}))  # not the stream index entries
+        l_commits = list(ledger["commits"].find({"end": {"$gte": 1}}))
         m_events = [(c, e) for c in m_commits for e in c["events"]]
         l_events = [(c, e) for c in l_commits for e in c["events"]]
         found += self._commands(m_commits, l_commits, m_events, l_events)

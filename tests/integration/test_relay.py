@@ -52,7 +52,7 @@ def test_the_relay_puts_back_stream_index_entries_another_writer_did_not_write(
     reads that commit from the store, restores the entry (readers of the stream see it)."""
     seen = tap("bank.*")
     stored = fill(store, accounts=3, deposits=2)
-    database["stream_index"].delete_many({"_id": {"$regex": "a1\x1f3$"}})
+    database["commits"].delete_many({"_id": {"$regex": "a1\x1f3$"}})
     assert len(store.read_stream("Account", "a1")) == 2
     relay = OutboxRelay(EventStore(database, store.registry), amqp_uri, service_name)
     worker = run_in_background(relay.run)

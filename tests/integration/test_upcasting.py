@@ -26,5 +26,5 @@ def test_events_stored_with_an_old_schema_are_read_upcast(database):
     [event] = EventStore(database, new).read_stream("Account", "a1")
     assert event.schema_version == 2
     assert event.payload == {"owner": "siti", "cooperative_id": "unknown"}
-    stored = database["commits"].find_one()
+    stored = database["commits"].find_one({"stream_id": "a1"})
     assert stored["events"][0]["schema_version"] == 1, "history is never rewritten"
