@@ -14,7 +14,7 @@ from pymongo.database import Database
 
 
 class Checkpoints:
-    def __init__(self, database: Database, interval: float = 0.25):
+    def __init__(self, database: Database, interval: float = 0.1):
         self.collection = database["checkpoints"]
         self.interval = interval
         self._unsaved: dict[str, int] = {}
