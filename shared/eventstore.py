@@ -135,6 +135,9 @@ class EventStore:
         self.commits: Collection = database["commits"]
         self.snapshots: Collection = database["snapshots"]
         self.stream_index: Collection = self.commits  # the index entries live beside the commits
+        # FerretDB (SQLite) stores an insert_many in one transaction, so a commit never lacks its
+        # entry there and the relay's sweep (iterate_all(reindex=True)) has nothing to repair.
+        self.pairs_atomic = False
         self._head: int | None = None
         self._head_lock = threading.Lock()
         # Concurrent appends of one process would all try the same next position and all but one
@@ -148,6 +151,7 @@ class EventStore:
         self._guard(self._ensure_indexes)
 
     def _ensure_indexes(self) -> None:
+        self.pairs_atomic = "ferretdbVersion" in self.database.client.admin.command("buildInfo")
         self.commits.create_index(
             [("stream_type", 1), ("stream_id", 1), ("first_version", 1)],
             unique=True,
@@ -352,8 +356,9 @@ class EventStore:
         because positions are gap-free: the next commit always starts at the last end + 1.
         A commit that arrives before its predecessor waits; anything still waiting when
         the cursor ends (a commit that became visible during the scan) is left for the
-        next read. `reindex` puts back the stream_index entries of the commits read that
-        lack one (the relay sweeps with it: it reads every commit another process stored).
+        next read. `reindex` puts back the index entries of the commits read that lack one
+        (the relay sweeps with it: it reads every commit another process stored), unless the
+        store writes a commit and its entry in one transaction.
         """
         waiting: dict[int, dict[str, Any]] = {}
         next_start: int | None = None
@@ -366,7 +371,7 @@ class EventStore:
                 while next_start is not None and next_start in waiting:
                     ready = waiting.pop(next_start)
                     next_start = ready["end"] + 1
-                    if reindex:
+                    if reindex and not self.pairs_atomic:
                         unindexed.append(ready)
                         if len(unindexed) >= 1000:
                             self._index_all(unindexed)
