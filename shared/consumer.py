@@ -45,6 +45,11 @@ class Subscription:
     handler: Callable[[Envelope, CommandContext], None]
     max_attempts: int = 5
     backoff_seconds: list[float] = field(default_factory=lambda: [1.0, 5.0, 15.0, 60.0])
+    #: Keep a processed mark per event, so a redelivery is skipped before the handler runs (a
+    #: lookup and an insert per event). False for a handler that is idempotent by itself: all it
+    #: stores goes through Application.execute with the context's command id (derived from the
+    #: event id), so a redelivery stores nothing new; most events then cost the store nothing.
+    remember: bool = True
 
 
 class Subscriber:
@@ -123,7 +128,8 @@ class Subscriber:
         except (ValueError, KeyError, TypeError) as error:
             return self._park(message, publisher, f"unreadable event: {error}")
         mark = f"{name}:{event.event_id}"
-        if self.processed.find_one({"_id": mark}, {"_id": 1}) is not None:
+        remember = self.subscription.remember
+        if remember and self.processed.find_one({"_id": mark}, {"_id": 1}) is not None:
             return self._count("duplicate")
         context = CommandContext(
             command_id=derived_id(name, event.event_id),
@@ -146,10 +152,11 @@ class Subscriber:
             return self._count("retried")
         finally:
             self._seconds.observe(time.perf_counter() - started)
-        try:
-            self.processed.insert_one({"_id": mark})
-        except DuplicateKeyError:
-            pass
+        if remember:
+            try:
+                self.processed.insert_one({"_id": mark})
+            except DuplicateKeyError:
+                pass
         return self._count("applied")
 
     def _park(self, message: amqp.Message, publisher: ConfirmedPublisher, reason: str) -> str:

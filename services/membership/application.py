@@ -300,6 +300,8 @@ def _event_date(event: Envelope) -> str:
 
 
 def health_inputs_policy(kernel: Kernel) -> Subscription:
+    # Every ledger posting comes through here and nearly all change nothing (a date already
+    # recorded): no processed marks, the command ids derived from the events keep it once.
     return Subscription("health-inputs", sorted(ACTIVITY_EVENTS | REPORTING_EVENTS),
-                        Membership(kernel).record_health_input)
+                        Membership(kernel).record_health_input, remember=False)
 

@@ -54,6 +54,23 @@ def test_a_redelivered_event_is_applied_once(database, amqp_uri, service_name):
         worker.wait()
 
 
+def test_a_handler_idempotent_by_itself_runs_on_every_delivery_without_marks(database, amqp_uri, service_name):
+    applied: list[str] = []
+    subscriber = Subscriber(service_name, Subscription(
+        "counter", ["bank.Deposited"], lambda event, context: applied.append(context.command_id),
+        remember=False), database, amqp_uri)
+    worker = start(subscriber)
+    try:
+        event = envelope()
+        publish(amqp_uri, event.to_json(), event.to_json())
+        wait_for(lambda: outcomes(subscriber, "applied") == 2, what="both deliveries handled")
+        assert len(applied) == 2 and applied[0] == applied[1], "the same command id both times"
+        assert database["processed"].count_documents({}) == 0
+    finally:
+        subscriber.stop()
+        worker.wait()
+
+
 def test_a_failing_handler_is_retried_later_then_succeeds(database, amqp_uri, service_name):
     calls: list[float] = []
 
