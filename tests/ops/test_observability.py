@@ -47,6 +47,9 @@ def traffic(live_stack):
             if round_ < ROUNDS - 1:
                 live_stack.wait('sum(kopnet_events_published_total{service="bank"})',
                                 lambda v, n=round_: v == 1 + (n + 1) * DEPOSITS, what="a round, scraped")
+                if live_stack.gateway_url:  # scraped on its own schedule: wait for it as well
+                    live_stack.wait('sum(kopnet_http_requests_total{status=~"4.."})',
+                                    lambda v, n=round_: v >= n + 1, what="a round of HTTP requests, scraped")
     return statuses
 
 
@@ -149,6 +152,9 @@ def test_dashboard_queries_parse_with_promtool(tmp_path):
 def test_dashboard_queries_run_on_live_prometheus(live_stack, traffic):
     live_stack.wait('sum(rate(kopnet_events_published_total{service="bank"}[1m]))', lambda v: v > 0,
                     what="the second round of traffic, scraped")
+    if live_stack.gateway_url:
+        live_stack.wait('sum(rate(kopnet_http_requests_total{status=~"4.."}[1m]))', lambda v: v > 0,
+                        what="the second round of HTTP requests, scraped")
     empty = []
     for title, expr in dashboard_queries():
         run([tool("promtool"), "query", "instant", live_stack.prometheus.url, expr], timeout=20)
