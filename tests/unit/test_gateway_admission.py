@@ -20,6 +20,7 @@ from services.gateway.idempotency import Replay
 from services.gateway.rpc import ExpiringRpcProxy, _ServiceProxy
 from services.gateway.service import AdmittedKeys, ShedAnswers
 from shared.metrics import Metrics
+from tests.conftest import wait_for
 
 LABELS = {"service": "gateway", "target": "ledger"}
 
@@ -67,7 +68,7 @@ def test_a_caller_gets_a_slot_freed_within_its_wait():
     slots, registry = admission(limit=1, wait=2.0)
     slots.acquire()
     waiter, outcome = in_background(slots.acquire)
-    assert_until(lambda: slots.waiting == 1)
+    wait_for(lambda: slots.waiting == 1, what="1 waiting")
     started = time.monotonic()
     slots.release()
     waiter.join(2)
@@ -83,9 +84,9 @@ def test_a_freed_slot_goes_to_the_oldest_waiter():
     slots.acquire()
     order = []
     first, _ = in_background(lambda: (slots.acquire(), order.append("first")))
-    assert_until(lambda: slots.waiting == 1)
+    wait_for(lambda: slots.waiting == 1, what="1 waiting")
     second, _ = in_background(lambda: (slots.acquire(), order.append("second")))
-    assert_until(lambda: slots.waiting == 2)
+    wait_for(lambda: slots.waiting == 2, what="2 waiting")
     slots.release()
     first.join(2)
     assert order == ["first"] and slots.waiting == 1
@@ -98,7 +99,7 @@ def test_when_as_many_wait_as_may_the_next_caller_is_shed_at_once():
     slots, registry = admission(limit=1, wait=2.0)
     slots.acquire()
     waiter, outcome = in_background(slots.acquire)
-    assert_until(lambda: slots.waiting == 1)
+    wait_for(lambda: slots.waiting == 1, what="1 waiting")
     started = time.monotonic()
     with pytest.raises(Saturated):
         slots.acquire()
@@ -114,7 +115,7 @@ def test_under_a_standing_queue_callers_wait_only_a_short_while():
     slots, registry = admission(limit=1, wait=1.0, max_waiting=2, clock=lambda: now[0])
     slots.acquire()
     early, early_outcome = in_background(slots.acquire)  # queue non-empty since t=100
-    assert_until(lambda: slots.waiting == 1)
+    wait_for(lambda: slots.waiting == 1, what="1 waiting")
     assert slots.patience(100.5) == 1.0  # a burst: the full wait
     now[0] = 101.5  # callers have waited without a break for longer than `wait`: overload
     assert slots.patience(now[0]) == pytest.approx(STANDING_SHARE)
@@ -146,7 +147,7 @@ def test_a_waiter_killed_while_waiting_passes_a_slot_on():
     import eventlet
 
     waiter = eventlet.spawn(slots.acquire)
-    assert_until(lambda: slots.waiting == 1)
+    wait_for(lambda: slots.waiting == 1, what="1 waiting")
     waiter.kill()
     assert slots.waiting == 0
     slots.release()
@@ -256,9 +257,3 @@ def test_when_the_service_is_saturated_a_new_key_is_shed_before_anything_is_stor
     known = Keys(known=True)  # a replay needs no slot, saturated or not
     assert AdmittedKeys(known, rpc).begin("member:1", "key-1", "print") == Replay(201, {"id": "done"})
 
-
-def assert_until(condition, timeout=2.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
