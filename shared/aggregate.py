@@ -79,8 +79,10 @@ class Aggregate:
         for event in events:
             self._apply(event)
 
-    def snapshot_state(self) -> dict[str, Any]:
-        return _copy({k: v for k, v in vars(self).items() if not k.startswith("_")})
+    def snapshot_state(self, copy: bool = True) -> dict[str, Any]:
+        """The state as a dict; `copy=False` shares it with the aggregate (read it only)."""
+        state = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return _copy(state) if copy else state
 
     @classmethod
     def from_snapshot(cls: type[A], state: dict[str, Any]) -> A:

@@ -96,9 +96,7 @@ class Application:
         return DomainEvent(event_type.split(".", 1)[1], payload)
 
     def _remember(self, key: str, aggregate: Aggregate, copy: bool = True) -> None:
-        state = aggregate.snapshot_state() if copy else {k: v for k, v in vars(aggregate).items()
-                                                         if not k.startswith("_")}
-        self._cache[key] = (aggregate.version, state)
+        self._cache[key] = (aggregate.version, aggregate.snapshot_state(copy=copy))
         self._cache.move_to_end(key)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

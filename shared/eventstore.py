@@ -163,31 +163,31 @@ class EventStore:
             self.ensure_stream_index()
 
     def ensure_stream_index(self) -> int:
-        """Adds the missing stream_index entries of every commit (a full read of the commits);
-        returns how many were missing."""
-        added = 0
+        """Adds the missing index entries of every commit (a full read of the commits); returns
+        how many were missing."""
+        added, batch = 0, []
         for document in self.commits.find(_COMMITS_ONLY, {"events": 0}):
-            added += self._index(document)
+            batch.append(document)
+            if len(batch) >= 1000:
+                added, batch = added + self._index_all(batch), []
+        added += self._index_all(batch)
         try:
             self.stream_index.insert_one(dict(_INDEX_COMPLETE))
         except DuplicateKeyError:
             pass
         return added
 
-    def _index(self, document: dict[str, Any]) -> int:
-        try:
-            self.stream_index.insert_one(_index_entry(document))
-        except DuplicateKeyError:
+    def _index_all(self, documents: list[dict[str, Any]]) -> int:
+        """Inserts the index entries of `documents` that are missing; returns how many were."""
+        if not documents:
             return 0
-        return 1
-
-    def _index_all(self, documents: list[dict[str, Any]]) -> None:
-        if documents:
-            try:
-                self.stream_index.insert_many([_index_entry(d) for d in documents], ordered=False)
-            except BulkWriteError as error:  # entries that exist already: all that may fail here
-                if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
-                    raise
+        try:
+            self.stream_index.insert_many([_index_entry(d) for d in documents], ordered=False)
+        except BulkWriteError as error:  # entries that exist already: all that may fail here
+            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
+                raise
+            return int(error.details.get("nInserted", 0))
+        return len(documents)
 
     def _guard(self, operation: Callable[[], Any]) -> Any:
         try:
@@ -332,8 +332,7 @@ class EventStore:
         if self.stream_index.find_one({"_id": _stream_key(stream_type, stream_id, from_version)}, {"_id": 1}):
             return
         query = {"stream_type": stream_type, "stream_id": stream_id, "first_version": {"$gte": from_version}}
-        for document in self.commits.find(query, {"events": 0}):
-            self._index(document)
+        self._index_all(list(self.commits.find(query, {"events": 0})))
 
     def read_all(self, after: int = 0, limit: int = 1000) -> list[Envelope]:
         """Events with position > `after`, in position order; whole commits, at least `limit`

@@ -11,9 +11,10 @@ from werkzeug.wrappers import Request, Response
 from shared.envelope import new_id
 from shared.logs import correlation_scope
 
+from .admission import Admission, Saturated
 from .auth import Principal, authenticate
 from .errors import ApiError, to_api_error
-from .idempotency import Claim, Replay, fingerprint
+from .idempotency import Claim, Replay, check_key, fingerprint, record_id
 from .openapi import document
 from .routes import ROUTES, Call, Route
 from .schemas import plain
@@ -50,7 +51,7 @@ class Gateway:
                 status, payload = self.run(route, principal, path, request.args, body, context, rpc)
             else:
                 request_print = fingerprint(route.method, request.path, body)
-                outcome = self.keys.begin(principal.key, key, request_print)
+                outcome = AdmittedKeys(self.keys, rpc).begin(principal.key, key, request_print)
                 if isinstance(outcome, Replay):
                     status, payload, headers = outcome.status, outcome.body, {"Idempotent-Replayed": "true"}
                 else:
@@ -60,6 +61,9 @@ class Gateway:
         except Exception as error:  # noqa: BLE001 - every failure answers in the error format
             api_error = to_api_error(error, request_id)
             status, payload = api_error.status, api_error.body()
+            shed = getattr(rpc, "shed", None)  # admission control refused the call: say when to retry
+            if isinstance(shed, Saturated) and status == 503:
+                headers = {"Retry-After": str(shed.retry_after)}
         return json_response(status, payload, request_id, headers)
 
     @staticmethod
@@ -89,3 +93,20 @@ class Gateway:
         call = Call(principal, dict(path), query, plain(route.body() if route.body else Schema(), body),
                     context)
         return route.status, route.response().dump(route.run(rpc, call))
+
+
+class AdmittedKeys:
+    """Claims an Idempotency-Key only if the call may get a slot. When the service is saturated a
+    key never seen is shed before anything is stored (freeing a claim scans the collection on
+    FerretDB v1); a known key goes on to its replay, which needs no slot, or its 409."""
+
+    def __init__(self, keys: Any, rpc: Any):
+        self.keys, self.rpc = keys, rpc
+
+    def begin(self, principal: str, key: str, request_print: str) -> Claim | Replay:
+        admission = getattr(self.rpc, "admission", None)
+        if isinstance(admission, Admission) and admission.saturated() and self.keys.records.find_one(
+                {"_id": record_id(principal, check_key(key))}, {"_id": 1}) is None:
+            self.rpc.shed = admission.refuse()
+            raise self.rpc.shed
+        return self.keys.begin(principal, key, request_print)

@@ -2,69 +2,16 @@
 of `routes.ROUTES`; the pipeline is `application.Gateway.handle`."""
 from __future__ import annotations
 
-from typing import Any
-
 from werkzeug.wrappers import Request, Response
 
-from .admission import Admission, Saturated
-from .application import Gateway
-from .idempotency import Claim, Replay, check_key, record_id
 from .providers import GatewayProvider
 from .rpc import ExpiringRpcProxy
 from .web import api
 
 
-class ShedAnswers:
-    """The Gateway, shedding what admission control (rpc.py) would refuse before doing work for it,
-    and saying when to retry in the 503 of a shed request."""
-
-    def __init__(self, gateway: Gateway):
-        self.gateway = gateway
-
-    def handle(self, request: Request, route_name: str, rpc: Any, **path: str) -> Response:
-        keys = AdmittedKeys(self.gateway.keys, rpc)
-        gateway = Gateway(self.gateway.secret, keys, self.gateway.max_body_bytes)
-        response = gateway.handle(request, route_name, rpc, **path)
-        shed = getattr(rpc, "shed", None)
-        if isinstance(shed, Saturated) and response.status_code == 503:
-            response.headers["Retry-After"] = str(shed.retry_after)
-        return response
-
-    def openapi(self, request: Request) -> Response:
-        return self.gateway.openapi(request)
-
-
-class AdmittedKeys:
-    """Claims an Idempotency-Key only if the call may get a slot. When the service is saturated a
-    key never seen is shed before anything is stored (freeing a claim scans the collection on
-    FerretDB v1); a known key goes on to its replay, which needs no slot, or its 409."""
-
-    def __init__(self, keys: Any, rpc: Any):
-        self.keys, self.rpc = keys, rpc
-
-    def begin(self, principal: str, key: str, request_print: str) -> Claim | Replay:
-        admission = getattr(self.rpc, "admission", None)
-        if isinstance(admission, Admission) and admission.saturated() and self.keys.records.find_one(
-                {"_id": record_id(principal, check_key(key))}, {"_id": 1}) is None:
-            self.rpc.shed = admission.refuse()
-            raise self.rpc.shed
-        return self.keys.begin(principal, key, request_print)
-
-    def finish(self, claim: Claim, status: int, body: Any) -> None:
-        self.keys.finish(claim, status, body)
-
-    def abandon(self, claim: Claim) -> None:
-        self.keys.abandon(claim)
-
-
-class ShedAnswersProvider(GatewayProvider):
-    def get_dependency(self, worker_ctx: Any) -> ShedAnswers:  # type: ignore[override]
-        return ShedAnswers(super().get_dependency(worker_ctx))
-
-
 class GatewayService:
     name = "gateway"
-    gateway = ShedAnswersProvider()
+    gateway = GatewayProvider()
     membership = ExpiringRpcProxy("membership")
     ledger = ExpiringRpcProxy("ledger")
 

@@ -273,7 +273,7 @@ def test_an_append_whose_index_entry_is_already_there_is_stored(store, database)
     the two inserts are not one transaction): the commit stands, once."""
     entry = {"stream_type": "Account", "stream_id": "a1", "first_version": 1, "last_version": 1,
              "position": 1}
-    store._index(entry)
+    store._index_all([entry])
     commit = store.append("Account", "a1", 0, [opened()])
     assert (commit.first_position, commit.duplicate) == (1, False)
     assert [e.stream_version for e in store.read_stream("Account", "a1")] == [1]

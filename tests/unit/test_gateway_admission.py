@@ -13,12 +13,11 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from services.gateway.admission import RETRY_AFTER, STANDING_SHARE, Admission, AdmissionMetrics, Saturated
-from services.gateway.application import Gateway
+from services.gateway.application import AdmittedKeys, Gateway
 from services.gateway.auth import Principal, sign
 from services.gateway.errors import to_api_error
 from services.gateway.idempotency import Replay
 from services.gateway.rpc import ExpiringRpcProxy, _ServiceProxy
-from services.gateway.service import AdmittedKeys, ShedAnswers
 from shared.metrics import Metrics
 from tests.conftest import wait_for
 
@@ -199,7 +198,7 @@ def test_the_answer_to_a_shed_request_says_when_to_retry():
     token = sign(Principal("coop_admin", cooperative_id="c1"), secret, timedelta(minutes=5))
     request = Request(EnvironBuilder(path="/api/v1/cooperatives/c1/members/m1/savings",
                                      headers={"Authorization": f"Bearer {token}"}).get_environ())
-    answers = ShedAnswers(Gateway(secret, Keys(known=False)))
+    answers = Gateway(secret, Keys(known=False))
     shed = answers.handle(request, "get_savings", Ledger(shed=True), cooperative_id="c1", member_id="m1")
     assert shed.status_code == 503 and shed.headers["Retry-After"] == str(RETRY_AFTER) == "1"
     assert json.loads(shed.get_data())["error"]["code"] == "unavailable"
