@@ -1,10 +1,14 @@
-"""The public HTTP API (/api/v1, Membership and Ledger slices): one thin entrypoint per route
-of `routes.ROUTES`; the pipeline is `application.Gateway.handle`."""
+"""The public HTTP API (/api/v1): one thin entrypoint per route of `routes.ROUTES`, made from the
+table so that a route and its entrypoint cannot drift apart; the pipeline is
+`application.Gateway.handle`, called with the RPC proxy of the service the route names."""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from werkzeug.wrappers import Request, Response
 
 from .providers import GatewayProvider
+from .routes import ROUTES, Route
 from .rpc import ExpiringRpcProxy
 from .web import api
 
@@ -19,134 +23,16 @@ class GatewayService:
     def openapi(self, request: Request) -> Response:
         return self.gateway.openapi(request)
 
-    @api("POST", "/api/v1/cooperatives")
-    def register_cooperative(self, request: Request) -> Response:
-        return self.gateway.handle(request, "register_cooperative", self.membership)
 
-    @api("GET", "/api/v1/cooperatives")
-    def list_cooperatives(self, request: Request) -> Response:
-        return self.gateway.handle(request, "list_cooperatives", self.membership)
+def _entrypoint(route: Route) -> Callable[..., Response]:
+    def serve(self: GatewayService, request: Request, **path: str) -> Response:
+        return self.gateway.handle(request, route.name, getattr(self, route.service), **path)
 
-    @api("GET", "/api/v1/cooperatives/<cooperative_id>")
-    def get_cooperative(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "get_cooperative", self.membership, cooperative_id=cooperative_id)
+    serve.__name__ = serve.__qualname__ = route.name
+    return api(route.method, route.url)(serve)
 
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/dissolve")
-    def dissolve_cooperative(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "dissolve_cooperative", self.membership,
-                                   cooperative_id=cooperative_id)
 
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/members")
-    def apply_member(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "apply_member", self.membership, cooperative_id=cooperative_id)
-
-    @api("GET", "/api/v1/cooperatives/<cooperative_id>/members")
-    def list_members(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "list_members", self.membership, cooperative_id=cooperative_id)
-
-    @api("GET", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>")
-    def get_member(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "get_member", self.membership,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>/admit")
-    def admit_member(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "admit_member", self.membership,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>/suspend")
-    def suspend_member(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "suspend_member", self.membership,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>/reinstate")
-    def reinstate_member(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "reinstate_member", self.membership,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>/exit")
-    def exit_member(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "exit_member", self.membership,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/annual-meetings")
-    def record_annual_meeting(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "record_annual_meeting", self.membership,
-                                   cooperative_id=cooperative_id)
-
-    @api("GET", "/api/v1/network/health")
-    def network_health(self, request: Request) -> Response:
-        return self.gateway.handle(request, "network_health", self.membership)
-
-    # -- Ledger ------------------------------------------------------------------------------
-    @api("GET", "/api/v1/cooperatives/<cooperative_id>/accounts")
-    def list_accounts(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "list_accounts", self.ledger, cooperative_id=cooperative_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/accounts")
-    def add_account(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "add_account", self.ledger, cooperative_id=cooperative_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/journal-entries")
-    def post_journal_entry(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "post_journal_entry", self.ledger, cooperative_id=cooperative_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/journal-entries/<entry_id>/reverse")
-    def reverse_journal_entry(self, request: Request, cooperative_id: str, entry_id: str) -> Response:
-        return self.gateway.handle(request, "reverse_journal_entry", self.ledger,
-                                   cooperative_id=cooperative_id, entry_id=entry_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>/savings/pokok/deposits")
-    def deposit_pokok(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "deposit_pokok", self.ledger,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>/savings/wajib/deposits")
-    def deposit_wajib(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "deposit_wajib", self.ledger,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>/savings/sukarela/deposits")
-    def deposit_sukarela(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "deposit_sukarela", self.ledger,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>/savings/sukarela/withdrawals")
-    def withdraw_sukarela(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "withdraw_sukarela", self.ledger,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("GET", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>/savings")
-    def get_savings(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "get_savings", self.ledger,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("GET", "/api/v1/cooperatives/<cooperative_id>/members/<member_id>/statement")
-    def member_statement(self, request: Request, cooperative_id: str, member_id: str) -> Response:
-        return self.gateway.handle(request, "member_statement", self.ledger,
-                                   cooperative_id=cooperative_id, member_id=member_id)
-
-    @api("GET", "/api/v1/cooperatives/<cooperative_id>/reports/trial-balance")
-    def trial_balance(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "trial_balance", self.ledger, cooperative_id=cooperative_id)
-
-    @api("GET", "/api/v1/cooperatives/<cooperative_id>/reports/balance-sheet")
-    def balance_sheet(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "balance_sheet", self.ledger, cooperative_id=cooperative_id)
-
-    @api("GET", "/api/v1/cooperatives/<cooperative_id>/reports/income-statement")
-    def income_statement(self, request: Request, cooperative_id: str) -> Response:
-        return self.gateway.handle(request, "income_statement", self.ledger, cooperative_id=cooperative_id)
-
-    @api("POST", "/api/v1/cooperatives/<cooperative_id>/fiscal-years/<fiscal_year>/close")
-    def close_fiscal_year(self, request: Request, cooperative_id: str, fiscal_year: str) -> Response:
-        return self.gateway.handle(request, "close_fiscal_year", self.ledger,
-                                   cooperative_id=cooperative_id, fiscal_year=fiscal_year)
-
-    @api("GET", "/api/v1/cooperatives/<cooperative_id>/fiscal-years/<fiscal_year>/shu")
-    def get_shu(self, request: Request, cooperative_id: str, fiscal_year: str) -> Response:
-        return self.gateway.handle(request, "get_shu", self.ledger,
-                                   cooperative_id=cooperative_id, fiscal_year=fiscal_year)
-
+for _route in ROUTES.values():
+    setattr(GatewayService, _route.name, _entrypoint(_route))
 
 service_class = GatewayService
