@@ -1,4 +1,5 @@
-"""Real service processes (membership, ledger, gateway) behind real HTTP, isolated per session.
+"""Real service processes (every service in services/, the gateway last) behind real HTTP,
+isolated per session.
 
 Isolation: a unique database prefix (KOPNET_DB_PREFIX), free ports, and — when the
 RabbitMQ management API answers — a throwaway virtual host, so that no other running
@@ -21,7 +22,7 @@ import requests
 
 from services.gateway.auth import Principal, sign
 from shared.eventstore import connect
-from shared.supervisor import start_processes, stop_processes
+from shared.supervisor import service_names, start_processes, stop_processes
 from tests.conftest import AMQP_URI, MONGODB_URI
 
 RPC_TIMEOUT = 2.0  # seconds; short, so the 503 test is quick
@@ -99,7 +100,7 @@ class Stack:
         try:
             stop_processes(list(self.processes.items()))
             client = connect(MONGODB_URI, "admin").client
-            for service in ("membership", "ledger", "gateway"):
+            for service in service_names():
                 client.drop_database(f"{self.prefix}_{service}")
         finally:
             self.vhost.delete()
@@ -135,7 +136,7 @@ def stack() -> Iterator[Stack]:
     stack = Stack()
     started = time.monotonic()
     try:
-        stack.start("membership", "ledger", "gateway")
+        stack.start(*service_names())  # every service of services/, the gateway last
         print(f"\n[e2e] services ready in {time.monotonic() - started:.1f}s (prefix {stack.prefix})")
         yield stack
     finally:

@@ -21,6 +21,7 @@ from unittest import mock
 import eventlet
 import pytest
 
+from shared.supervisor import service_names
 from tests.conftest import wait_for
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Stack, VirtualHost
@@ -104,7 +105,7 @@ def stack(tmp_path_factory) -> Iterator[FaultStack]:
                     "`make test-faults` (make test leaves tests/faults out)")
     stack = FaultStack(tmp_path_factory.mktemp("faults") / "relay-paused")
     try:
-        stack.start("membership", "ledger", "gateway")
+        stack.start(*service_names())
         # /ready can answer a moment before a service's RPC queue exists: wait for a real answer
         admin = stack.token("network_admin")
         wait_for(lambda: stack.call("GET", "/cooperatives", admin).status_code == 200,
