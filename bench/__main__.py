@@ -23,10 +23,18 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench import e2e_bench, kernel_bench  # noqa: E402
+from bench import e2e_bench, kernel_bench, peer_bench  # noqa: E402
 from shared.config import DEFAULTS  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results.json")
+
+
+def verdict(value: float, aim: str) -> str:
+    """PASS or FAIL of a value against an aim such as ">= 0.6" or "<= 100" ("" without an aim)."""
+    if not aim:
+        return ""
+    operator, bound = aim.split()
+    return "PASS" if (value >= float(bound) if operator == ">=" else value <= float(bound)) else "FAIL"
 
 
 def main() -> int:
@@ -39,7 +47,7 @@ def main() -> int:
     started = time.monotonic()
     figures: dict[str, dict] = {}
     load_before = os.getloadavg()
-    for name, measure in [*kernel_bench.FIGURES, *e2e_bench.FIGURES]:
+    for name, measure in [*peer_bench.FIGURES, *kernel_bench.FIGURES, *e2e_bench.FIGURES]:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         figures.update(measure(amqp_uri, mongodb_uri, run_id))
     result = {
@@ -51,12 +59,16 @@ def main() -> int:
         "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "figures": figures,
     }
+    for figure in figures.values():
+        if figure.get("aim"):
+            figure["verdict"] = verdict(figure["value"], figure["aim"])
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'figure':<28}{'value':>14}{'aim':>12}  detail")
+    print(f"{'figure':<28}{'value':>14}{'aim':>12}{'':>6}  detail")
     for name, figure in figures.items():
-        aim = figure.get("aim", "")
-        print(f"{name:<28}{figure['value']:>14,.3f}{aim:>12}  {figure.get('detail', '')}")
-    print(f"written to {RESULTS}")
+        print(f"{name:<28}{figure['value']:>14,.3f}{figure.get('aim', ''):>12}"
+              f"{figure.get('verdict', ''):>6}  {figure.get('detail', '')}")
+    failed = [name for name, figure in figures.items() if figure.get("verdict") == "FAIL"]
+    print(f"written to {RESULTS}; " + (f"FAIL: {', '.join(failed)}" if failed else "every aim PASS"))
     return 0
 
 
