@@ -57,8 +57,10 @@ from pymongo.write_concern import WriteConcern
 from . import snapshots
 from .aggregate import DomainError
 from .envelope import Envelope, new_id, utc_now
+from .holes import Holes
 from .registry import EventRegistry
 from .store_connection import connect, is_ferretdb
+from .store_scan import in_order
 from .stream_index import (
     COMMITS_ONLY,
     INDEX_COMPLETE,
@@ -380,37 +382,26 @@ class EventStore:
 
         return self._guard(page)
 
-    def iterate_all(self, after: int = 0, *, reindex: bool = False) -> Iterator[Envelope]:
-        """Every event after `after` in position order, streamed from one cursor.
-
-        The cursor is unsorted so the server streams while it scans (FerretDB v1 sorts in
-        memory after a full scan); commits are put back in order here, which is cheap
-        because positions are gap-free: the next commit always starts at the last end + 1.
-        A commit that arrives before its predecessor waits; anything still waiting when
-        the cursor ends (a commit that became visible during the scan) is left for the
-        next read. `reindex` puts back the index entries of the commits read that lack one
-        (the relay sweeps with it: it reads every commit another process stored), unless the
-        store writes a commit and its entry in one transaction.
-        """
-        waiting: dict[int, dict[str, Any]] = {}
-        next_start: int | None = None
+    def iterate_all(self, after: int = 0, *, reindex: bool = False, upcast: bool = True,
+                    holes: Holes | None = None) -> Iterator[Envelope]:
+        """Every event after `after` in position order, streamed from one unsorted cursor
+        (store_scan.py restores the order and, given `holes`, passes a hole). `reindex` puts back
+        the index entries of the commits read that lack one (the relay sweeps with it: it reads
+        every commit another process stored), unless the store writes a commit and its entry in
+        one transaction. `upcast=False` hands out events as stored (the relay upcasts each
+        itself, so one that cannot be upcast does not stop the others)."""
         unindexed: list[dict[str, Any]] = []
         try:
-            for document in self.commits.find({"end": {"$gt": after}}).batch_size(1000):
-                if next_start is None and document["position"] <= after + 1:
-                    next_start = document["position"]
-                waiting[document["position"]] = document
-                while next_start is not None and next_start in waiting:
-                    ready = waiting.pop(next_start)
-                    next_start = ready["end"] + 1
-                    if reindex and not self.pairs_atomic:
-                        unindexed.append(ready)
-                        if len(unindexed) >= 1000:
-                            self._index_all(unindexed)
-                            unindexed = []
-                    for event in self._envelopes(ready):
-                        if event.position > after:
-                            yield event
+            cursor = self.commits.find({"end": {"$gt": after}}).batch_size(1000)
+            for ready in in_order(cursor, after, holes):
+                if reindex and not self.pairs_atomic:
+                    unindexed.append(ready)
+                    if len(unindexed) >= 1000:
+                        self._index_all(unindexed)
+                        unindexed = []
+                for event in self._envelopes(ready, upcast):
+                    if event.position > after:
+                        yield event
             self._index_all(unindexed)
         except PyMongoError as error:
             raise StoreUnavailable(f"event store {self.database.name!r} stopped answering while "
@@ -448,7 +439,7 @@ class EventStore:
         return document["version"], snapshots.decode(document["state_json"])
 
     # -- envelopes -----------------------------------------------------------------------------
-    def _envelopes(self, document: dict[str, Any]) -> list[Envelope]:
+    def _envelopes(self, document: dict[str, Any], upcast: bool = True) -> list[Envelope]:
         envelopes = []
         for offset, event in enumerate(document["events"]):
             envelope = Envelope(
@@ -465,7 +456,7 @@ class EventStore:
                 causation_id=document["causation_id"],
                 payload=event["payload"],
             )
-            envelopes.append(self.registry.upcast(envelope) if self.registry else envelope)
+            envelopes.append(self.registry.upcast(envelope) if self.registry and upcast else envelope)
         return envelopes
 
     def _commit_from(self, document: dict[str, Any], duplicate: bool = False) -> Commit:
