@@ -123,6 +123,7 @@ class Subscriber:
             except (BrokerUnavailable, OSError, amqp.exceptions.AMQPError) as error:
                 log.warning("subscriber %s: %s; reconnecting in %.1fs", self.queue, error, backoff)
             except Exception:  # noqa: BLE001 - never die: the unacked message comes back
+                self.metrics.loop_failures.labels(self.service, f"subscriber:{self.subscription.name}").inc()
                 log.exception("subscriber %s failed; reconnecting in %.1fs", self.queue, backoff)
             self.ready.clear()
             self._stop.wait(backoff)

@@ -80,6 +80,7 @@ class ProjectionRunner:
             except (BrokerUnavailable, StoreUnavailable, LockLost, OSError) as error:
                 log.warning("projections %s: %s; retrying in %.1fs", self.service, error, backoff)
             except Exception:  # a bug in a projection must not kill the process silently
+                self.metrics.loop_failures.labels(self.service, "projections").inc()
                 log.exception("projections %s failed; retrying in %.1fs", self.service, backoff)
             finally:
                 self.active = False
