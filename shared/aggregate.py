@@ -45,6 +45,9 @@ class Aggregate:
     stream_type: ClassVar[str] = ""
     #: Save a snapshot every N versions; 0 disables snapshots for the class.
     snapshot_every: ClassVar[int] = 50
+    #: Bump when the state's shape changes (a field added or renamed): snapshots taken by another
+    #: version are ignored and the stream is replayed (shared/snapshots.py).
+    snapshot_version: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

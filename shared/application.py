@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from .aggregate import Aggregate, DomainError, DomainEvent
 from .envelope import derived_id, new_id
-from .eventstore import Commit, ConcurrencyError, EventStore, NewEvent, StoreUnavailable
+from .eventstore import CommandIdReused, Commit, ConcurrencyError, EventStore, NewEvent
 from .registry import EventRegistry
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ class Application:
             if not fresh:
                 return aggregate
         else:
-            snapshot = self.store.load_snapshot(cls.stream_type, stream_id) if cls.snapshot_every else None
+            snapshot = (self.store.load_snapshot(cls.stream_type, stream_id, cls.snapshot_version)
+                        if cls.snapshot_every else None)
             aggregate = cls.from_snapshot(snapshot[1]) if snapshot is not None else cls(stream_id)
         later = self.store.read_stream(cls.stream_type, stream_id, after_version=aggregate.version)
         if later or cached is None:
@@ -124,6 +125,9 @@ class Application:
                     continue
                 first = self.store.find_command(context.command_id)
                 if first is not None:
+                    if (first.stream_type, first.stream_id) != (cls.stream_type, stream_id):
+                        raise CommandIdReused("conflict", f"command id {context.command_id} was already "
+                                              f"used for {first.stream_type} {first.stream_id}") from None
                     return Outcome(None, self.load(cls, stream_id, fresh=True), first)
                 raise
             if not aggregate.pending_events:
@@ -168,7 +172,7 @@ class Application:
         if every and aggregate.version // every > expected // every:
             try:
                 self.store.save_snapshot(aggregate.stream_type, aggregate.id, aggregate.version,
-                                         aggregate.snapshot_state())
-            except StoreUnavailable as error:  # a cache: the command is stored, do not fail it now
+                                         aggregate.snapshot_state(), aggregate.snapshot_version)
+            except Exception as error:  # noqa: BLE001 - a cache: the command is stored, never fail it now
                 log.warning("snapshot of %s %s not saved: %s", aggregate.stream_type, aggregate.id, error)
         return commit

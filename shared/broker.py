@@ -135,3 +135,18 @@ class ConfirmedPublisher:
 
     def publish_all(self, messages: Iterable[tuple[str, str, amqp.Message]]) -> None:
         self.wait_for_confirms(self.publish(messages))
+
+
+class LockLost(Exception):
+    """This process no longer holds a lock it was working under: it must stop writing."""
+
+
+def check_lock(connection: kombu.Connection, name: str) -> None:
+    """Raises LockLost unless `connection` still holds the exclusive queue `name`: a passive
+    declare succeeds only for the connection that owns it (another one gets RESOURCE_LOCKED,
+    a dead one an error), so this is the broker's own answer, one round trip."""
+    try:
+        keep_alive(connection)
+        connection.default_channel.queue_declare(queue=name, passive=True)
+    except Exception as error:  # noqa: BLE001 - any failure means the hold is not known to last
+        raise LockLost(f"lock {name} is no longer held ({type(error).__name__}: {error})") from error

@@ -4,6 +4,9 @@
   kopnet run-all                            run every service as its own process, with demo data
   kopnet projections rebuild SERVICE NAME   rebuild one read model from the event history
   kopnet projections list SERVICE           the service's projections and their checkpoints
+  kopnet events redeliver SERVICE QUEUE --after P [--upto Q]
+                                            re-send SERVICE's stored events in (P, Q] that QUEUE
+                                            binds (deploy/topology.yml) straight to that queue
 
 Services add their own commands through an optional `services/<name>/cli.py` that
 defines `register(subcommands)` (argparse sub-parsers, each setting `handler`).
@@ -25,9 +28,11 @@ import importlib  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
+from . import topology  # noqa: E402
 from .eventstore import EventStore, StoreUnavailable, connect  # noqa: E402
 from .kernel import ServiceDefinition, Settings  # noqa: E402
 from .projection import Projection, generation, rebuild  # noqa: E402
+from .redeliver import redeliver  # noqa: E402
 from .supervisor import run_all, run_service, service_config, service_module, service_names  # noqa: E402
 
 
@@ -90,6 +95,22 @@ def cmd_projections(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    definition, settings = service_settings(args.service)
+    specs = {spec.queue: spec for spec in topology.declared()}
+    if args.queue not in specs:
+        raise SystemExit(f"kopnet: no queue {args.queue!r} in the declared topology; it has: "
+                         f"{', '.join(specs) or 'none'}")
+    try:
+        store = EventStore(connect(settings.mongodb_uri, settings.database), definition.registry)
+        sent = redeliver(store, settings.amqp_uri, specs[args.queue], args.after, args.upto)
+    except StoreUnavailable as error:
+        print(f"kopnet: {error}", file=sys.stderr)
+        return 2
+    print(f"re-delivered {sent} events of {definition.name} to {args.queue}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kopnet", description="kopnet operator commands")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser = actions.add_parser("list", help="list projections and checkpoints")
     list_parser.add_argument("service")
     projections.set_defaults(handler=cmd_projections)
+    events = commands.add_parser("events", help="repair deliveries of stored events")
+    event_actions = events.add_subparsers(dest="action", required=True)
+    again = event_actions.add_parser("redeliver", help="re-send a range of stored events to one queue")
+    again.add_argument("service")
+    again.add_argument("queue", help="a queue of deploy/topology.yml, e.g. ledger.membership-events")
+    again.add_argument("--after", type=int, required=True, help="re-send events after this position")
+    again.add_argument("--upto", type=int, default=None, help="... up to this position (default: all)")
+    events.set_defaults(handler=cmd_events)
     run = commands.add_parser("run", help="run one service in this process")
     run.add_argument("service")
     run.set_defaults(handler=lambda args: run_service(args.service))

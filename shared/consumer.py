@@ -7,14 +7,28 @@ and skipped (`processed` marks); and each handler gets a command id derived from
 redelivery's append is recognised by the store as the same command and stores nothing.
 Handlers therefore put their effects through the service's Application.
 
-Failures: the message is re-published to `<queue>.retry` with a per-message TTL; the
-broker dead-letters it back to `<queue>` when the TTL expires. After `max_attempts` it
-goes to `<queue>.parked` for an operator, visible in metrics.
+Failures: the message is re-published to the retry queue of its delay (`<queue>.retry.<ms>`,
+topology.py: one queue per delay, so a short retry never waits behind a long one); the broker
+dead-letters it back to `<queue>` when the delay is over. After `max_attempts` failures of the
+handler it goes to `<queue>.parked` for an operator, visible in metrics. A message that fails
+before its handler runs (it cannot be read or upcast) is parked at once: no retry can help it.
+
+Outages are not failures of a message: when the handler (or the processed-mark lookup) fails
+because the store or the broker does not answer, the message is retried at the backoff of
+`x-kopnet-outages` without using up its attempts, so an outage of minutes parks nothing.
+
+Processed marks carry the time they were made and are pruned after `mark_retention` seconds
+(default 7 days): a redelivery later than that still stores nothing, because the handler's
+effects go through command ids derived from the event (the mark only saves the work).
+
+The loop never dies of an exception: whatever escapes a delivery (a PublishFailed of the
+retry, a bug) leaves the message unacknowledged, and the loop reconnects after a backoff.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import traceback
@@ -24,16 +38,21 @@ from dataclasses import dataclass, field
 import amqp
 import kombu
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from .application import CommandContext
-from .broker import EVENTS_EXCHANGE, BrokerUnavailable, ConfirmedPublisher, connect, declare_events_exchange
+from .broker import BrokerUnavailable, ConfirmedPublisher, connect, declare_events_exchange
 from .envelope import Envelope, derived_id
+from .eventstore import StoreUnavailable
 from .metrics import Metrics
 from .registry import EventRegistry
+from .topology import QueueSpec
 
 log = logging.getLogger(__name__)
 ATTEMPTS_HEADER = "x-kopnet-attempts"
+OUTAGES_HEADER = "x-kopnet-outages"
+#: Failures that are the infrastructure's, not the message's: retried without using attempts.
+OUTAGES = (StoreUnavailable, PyMongoError, BrokerUnavailable)
 
 
 @dataclass
@@ -50,6 +69,11 @@ class Subscription:
     #: stores goes through Application.execute with the context's command id (derived from the
     #: event id), so a redelivery stores nothing new; most events then cost the store nothing.
     remember: bool = True
+    #: Seconds a processed mark is kept (pruned after; see the module docstring).
+    mark_retention: float = 7 * 24 * 3600.0
+
+    def spec(self, service: str) -> QueueSpec:
+        return QueueSpec(f"{service}.{self.name}", tuple(self.bindings), tuple(self.backoff_seconds))
 
 
 class Subscriber:
@@ -63,7 +87,10 @@ class Subscriber:
         self.metrics = metrics or Metrics(service)
         self.registry = registry
         self.prefetch = prefetch
-        self.queue = f"{service}.{subscription.name}"
+        self.spec = subscription.spec(service)
+        self.queue = self.spec.queue
+        self.prune_every = 3600.0
+        self._pruned_at = -math.inf
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._parked = self.metrics.messages_parked.labels(service, subscription.name)
@@ -75,12 +102,16 @@ class Subscriber:
     # -- topology -----------------------------------------------------------------------------
     def declare(self, channel) -> None:
         declare_events_exchange(channel)
-        channel.queue_declare(self.queue, durable=True, auto_delete=False)
-        for binding in self.subscription.bindings:
-            channel.queue_bind(self.queue, EVENTS_EXCHANGE, binding)
-        channel.queue_declare(f"{self.queue}.retry", durable=True, auto_delete=False, arguments={
-            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue})
-        channel.queue_declare(f"{self.queue}.parked", durable=True, auto_delete=False)
+        self.spec.declare(channel)
+
+    def prune_marks(self, now: float | None = None) -> int:
+        """Deletes processed marks older than the subscription's retention; returns how many."""
+        cutoff = (time.time() if now is None else now) - self.subscription.mark_retention
+        prefix = f"{self.subscription.name}:"
+        result = self.processed.delete_many({"handler": self.subscription.name, "at": {"$lt": cutoff}})
+        legacy = self.processed.delete_many({"handler": {"$exists": False},
+                                             "_id": {"$regex": f"^{prefix}"}})  # marks without a time
+        return result.deleted_count + legacy.deleted_count
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -91,6 +122,9 @@ class Subscriber:
                 backoff = 0.5
             except (BrokerUnavailable, OSError, amqp.exceptions.AMQPError) as error:
                 log.warning("subscriber %s: %s; reconnecting in %.1fs", self.queue, error, backoff)
+            except Exception:  # noqa: BLE001 - never die: the unacked message comes back
+                self.metrics.loop_failures.labels(self.service, f"subscriber:{self.subscription.name}").inc()
+                log.exception("subscriber %s failed; reconnecting in %.1fs", self.queue, backoff)
             self.ready.clear()
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 5.0)
@@ -114,8 +148,18 @@ class Subscriber:
                     connection.drain_events(timeout=0.5)
                 except TimeoutError:
                     connection.heartbeat_check()
+                    self._prune_when_due()
         finally:
             connection.release()
+
+    def _prune_when_due(self) -> None:
+        if not self.subscription.remember or time.monotonic() - self._pruned_at < self.prune_every:
+            return
+        self._pruned_at = time.monotonic()
+        try:
+            self.prune_marks()
+        except PyMongoError as error:  # tried again next time; marks only cost space meanwhile
+            log.warning("subscriber %s: processed marks not pruned: %s", self.queue, error)
 
     # -- one delivery ----------------------------------------------------------------------------
     def deliver(self, message: amqp.Message, publisher: ConfirmedPublisher) -> str:
@@ -125,12 +169,15 @@ class Subscriber:
             event = Envelope.from_json(message.body)
             if self.registry:
                 event = self.registry.upcast(event)
-        except (ValueError, KeyError, TypeError) as error:
-            return self._park(message, publisher, f"unreadable event: {error}")
+        except Exception as error:  # noqa: BLE001 - unreadable or not upcastable: no retry helps
+            return self._park(message, publisher, f"unreadable event ({type(error).__name__}): {error}")
         mark = f"{name}:{event.event_id}"
         remember = self.subscription.remember
-        if remember and self.processed.find_one({"_id": mark}, {"_id": 1}) is not None:
-            return self._count("duplicate")
+        try:
+            if remember and self.processed.find_one({"_id": mark}, {"_id": 1}) is not None:
+                return self._count("duplicate")
+        except PyMongoError:
+            return self._retry(message, publisher, outage=True)
         context = CommandContext(
             command_id=derived_id(name, event.event_id),
             correlation_id=event.correlation_id,
@@ -139,25 +186,36 @@ class Subscriber:
         started = time.perf_counter()
         try:
             self.subscription.handler(event, context)
+        except OUTAGES as error:
+            log.warning("handler %s on %s: outage (%s); retried later", name, event.event_id, error)
+            return self._retry(message, publisher, outage=True)
         except Exception:  # noqa: BLE001 - any failure is retried later, then parked: never lost
-            attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
             failure = traceback.format_exc(limit=5)
-            log.warning("handler %s failed on %s (try %d): %s", name, event.event_id, attempts, failure)
-            if attempts >= self.subscription.max_attempts:
-                return self._park(message, publisher, failure)
-            delays = self.subscription.backoff_seconds
-            delay = delays[min(attempts - 1, len(delays) - 1)]
-            retry = self._copy(message, {ATTEMPTS_HEADER: attempts}, expiration=str(int(delay * 1000)))
-            publisher.publish_all([("", f"{self.queue}.retry", retry)])
-            return self._count("retried")
+            log.warning("handler %s failed on %s: %s", name, event.event_id, failure)
+            return self._retry(message, publisher, outage=False, failure=failure)
         finally:
             self._seconds.observe(time.perf_counter() - started)
         if remember:
             try:
-                self.processed.insert_one({"_id": mark})
+                self.processed.insert_one({"_id": mark, "handler": name, "at": time.time()})
             except DuplicateKeyError:
                 pass
+            except PyMongoError as error:  # the effect is stored; a missing mark only costs a re-run
+                log.warning("handler %s: processed mark of %s not stored: %s", name, event.event_id, error)
         return self._count("applied")
+
+    def _retry(self, message: amqp.Message, publisher: ConfirmedPublisher, outage: bool,
+               failure: str = "") -> str:
+        headers = message.headers or {}
+        attempts = int(headers.get(ATTEMPTS_HEADER, 0)) + (0 if outage else 1)
+        outages = int(headers.get(OUTAGES_HEADER, 0)) + (1 if outage else 0)
+        if not outage and attempts >= self.subscription.max_attempts:
+            return self._park(message, publisher, failure)
+        delays = self.spec.delays
+        delay = delays[min((outages if outage else attempts) - 1, len(delays) - 1)]
+        retry = self._copy(message, {ATTEMPTS_HEADER: attempts, OUTAGES_HEADER: outages})
+        publisher.publish_all([("", self.spec.retry_queue(delay), retry)])
+        return self._count("retried")
 
     def _park(self, message: amqp.Message, publisher: ConfirmedPublisher, reason: str) -> str:
         parked = self._copy(message, {"x-kopnet-error": reason[-2000:]})
@@ -170,14 +228,12 @@ class Subscriber:
         return outcome
 
     @staticmethod
-    def _copy(message: amqp.Message, headers: dict, expiration: str | None = None) -> amqp.Message:
+    def _copy(message: amqp.Message, headers: dict) -> amqp.Message:
         properties = {"content_type": message.properties.get("content_type", "application/json"),
                       "delivery_mode": 2,
                       "application_headers": {**(message.headers or {}), **headers}}
         if message.properties.get("message_id"):
             properties["message_id"] = message.properties["message_id"]
-        if expiration:
-            properties["expiration"] = expiration
         return amqp.Message(message.body, **properties)
 
 

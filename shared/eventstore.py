@@ -16,36 +16,68 @@ Why it is correct without transactions (and so on FerretDB v1 as on MongoDB):
   insert consumes nothing, so positions are never reused. After a conflict the writer
   learns the end of the commit that holds `start` (a lookup by `_id`) and tries again.
 
-Reading a stream goes through its index entries, one per commit keyed by (stream,
-first_version) in its `_id`, kept in `commits` beside the commit and inserted with it (one
-insert_many, ordered: one transaction on FerretDB): every step of a read is a lookup by `_id`,
-the one lookup every MongoDB-compatible store serves from an index (FerretDB v1 pushes nothing
-else down, so a query on `stream_id` scans every commit of the service). Entries are derived
-data: the commits stay the truth. Entries carry `stream_type` INDEX_ENTRY and no `end`, so
-every reader of commits (by `end`, by `command_id`, by stream) passes them by. An entry missing
-because a writer died between the two writes (MongoDB does not make insert_many atomic) is put
-back by the next writer of that stream, whose append meets the commit it did not see, by a
-retry of the command, and by the relay; `ensure_stream_index` indexes a store written before
-entries existed.
+Reading a stream goes through its index entries (stream_index.py), inserted with the commit
+(one insert_many, ordered: one transaction on FerretDB). An entry missing because a writer
+died between the two writes (MongoDB does not make insert_many atomic) is put back by the next
+writer of that stream, by a retry of the command, and by the relay.
+
+Hardening (issue 10):
+* A command id names one command on one stream: reused for another stream it raises
+  CommandIdReused (409), never a silent duplicate that stored nothing.
+* "Nothing was stored" (StoreUnavailable) is said only when known: a write whose outcome is
+  unknown (the connection broke after the insert was sent, a write-concern timeout) is
+  resolved by looking the command id up; if that cannot tell, OutcomeUnknown (503) asks the
+  caller to retry with the same command id, which stores the command at most once.
+* A writer whose head is stale re-reads the head after two misses, instead of walking the
+  commits it missed one lookup at a time under the append lock.
+* On MongoDB (not FerretDB, which has neither) commits are written with write concern
+  "majority" and read with read concern "majority", so what the relay and projections have
+  seen is never rolled back; a position that still goes missing is handled by holes.py.
 """
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import mongoengine.connection
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    DuplicateKeyError,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteConcernError,
+)
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 
+from . import snapshots
+from .aggregate import DomainError
 from .envelope import Envelope, new_id, utc_now
+from .holes import Holes
 from .registry import EventRegistry
+from .store_connection import connect, is_ferretdb
+from .store_scan import in_order
+from .stream_index import (
+    COMMITS_ONLY,
+    INDEX_COMPLETE,
+    INDEX_ENTRY,
+    index_all,
+    index_entry,
+    position_key,
+    stream_key,
+)
+
+__all__ = ["INDEX_ENTRY", "Commit", "CommandIdReused", "ConcurrencyError", "EventStore", "NewEvent",
+           "OutcomeUnknown", "StoreUnavailable", "connect"]
 
 MAX_EVENTS_PER_COMMIT = 1000
-_POSITION_DIGITS = 20
+_key = position_key  # the name tests and older callers use
+#: Seconds a caller should wait before retrying a command whose outcome is unknown.
+RETRY_AFTER = 1
 
 
 class ConcurrencyError(Exception):
@@ -54,6 +86,25 @@ class ConcurrencyError(Exception):
 
 class StoreUnavailable(Exception):
     """The store did not answer; nothing was stored."""
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """The store may or may not have stored the command: retry it with the same command id
+    (which stores it at most once), after `retry_after` seconds."""
+
+    def __init__(self, message: str, command_id: str = "", retry_after: int = RETRY_AFTER):
+        super().__init__(message, command_id, retry_after)
+        self.message, self.command_id, self.retry_after = message, command_id, retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CommandIdReused(DomainError):
+    """A command id already stored for another stream: a caller's bug, not a duplicate."""
+
+    def __init__(self, code: str = "conflict", message: str = "", fields: dict[str, Any] | None = None):
+        super().__init__(code, message or "this command id was already used for another stream", fields)
 
 
 @dataclass(frozen=True)
@@ -76,56 +127,6 @@ class Commit:
     events: list[Envelope]
     #: True when the command had been stored before and this is its first result.
     duplicate: bool = False
-
-
-def _key(position: int) -> str:
-    # A string `_id`: FerretDB v1 pushes down only string and ObjectId `_id` equality.
-    return str(position).zfill(_POSITION_DIGITS)
-
-
-def _stream_key(stream_type: str, stream_id: str, first_version: int) -> str:
-    return f"{stream_type}\x1f{stream_id}\x1f{first_version}"
-
-
-INDEX_ENTRY = "~index"  # the stream_type of index entries (no aggregate is called so)
-
-
-def _index_entry(commit: dict[str, Any]) -> dict[str, Any]:
-    key = _stream_key(commit["stream_type"], commit["stream_id"], commit["first_version"])
-    # unique values for the unique indexes of commits, and no `end`
-    return {"_id": key, "stream_type": INDEX_ENTRY, "stream_id": key, "first_version": 0,
-            "command_id": f"{INDEX_ENTRY}\x1f{key}", "last_version": commit["last_version"],
-            "position": commit["position"]}
-
-
-# every commit stored before this marker has its entry
-_INDEX_COMPLETE = {"_id": "~complete", "stream_type": INDEX_ENTRY, "stream_id": "~complete",
-                   "first_version": 0, "command_id": "~complete"}
-_COMMITS_ONLY = {"end": {"$gte": 1}}
-
-
-def connect(uri: str, database: str, timeout_ms: int = 5000) -> Database:
-    """The service's database through mongoengine's connection registry (one client per
-    URI and database, shared by the store and the read models); fails fast with
-    StoreUnavailable when nobody answers."""
-    alias = f"kopnet:{database}:{uri}:{timeout_ms}"
-    if alias not in _registered:
-        mongoengine.connection.register_connection(
-            alias,
-            db=database,
-            host=uri,
-            serverSelectionTimeoutMS=timeout_ms,
-            connectTimeoutMS=timeout_ms,
-            socketTimeoutMS=max(timeout_ms * 6, 30000),
-            retryWrites=False,  # FerretDB has no sessions; commands are idempotent by command_id
-            tz_aware=True,
-            uuidRepresentation="standard",
-        )
-        _registered.add(alias)
-    return mongoengine.connection.get_db(alias)
-
-
-_registered: set[str] = set()
 
 
 class EventStore:
@@ -151,7 +152,11 @@ class EventStore:
         self._guard(self._ensure_indexes)
 
     def _ensure_indexes(self) -> None:
-        self.pairs_atomic = "ferretdbVersion" in self.database.client.admin.command("buildInfo")
+        self.pairs_atomic = is_ferretdb(self.database)
+        if not self.pairs_atomic:  # MongoDB: nothing a follower saw or a writer stored is rolled back
+            self.commits = self.database.get_collection(
+                "commits", read_concern=ReadConcern("majority"), write_concern=WriteConcern("majority"))
+            self.stream_index = self.commits
         self.commits.create_index(
             [("stream_type", 1), ("stream_id", 1), ("first_version", 1)],
             unique=True,
@@ -159,40 +164,31 @@ class EventStore:
         )
         self.commits.create_index([("command_id", 1)], unique=True, name="command")
         self.commits.create_index([("end", 1)], name="end")
-        if self.stream_index.find_one({"_id": _INDEX_COMPLETE["_id"]}, {"_id": 1}) is None:
+        if self.stream_index.find_one({"_id": INDEX_COMPLETE["_id"]}, {"_id": 1}) is None:
             self.ensure_stream_index()
 
     def ensure_stream_index(self) -> int:
         """Adds the missing index entries of every commit (a full read of the commits); returns
         how many were missing."""
         added, batch = 0, []
-        for document in self.commits.find(_COMMITS_ONLY, {"events": 0}):
+        for document in self.commits.find(COMMITS_ONLY, {"events": 0}):
             batch.append(document)
             if len(batch) >= 1000:
                 added, batch = added + self._index_all(batch), []
         added += self._index_all(batch)
         try:
-            self.stream_index.insert_one(dict(_INDEX_COMPLETE))
+            self.stream_index.insert_one(dict(INDEX_COMPLETE))
         except DuplicateKeyError:
             pass
         return added
 
     def _index_all(self, documents: list[dict[str, Any]]) -> int:
-        """Inserts the index entries of `documents` that are missing; returns how many were."""
-        if not documents:
-            return 0
-        try:
-            self.stream_index.insert_many([_index_entry(d) for d in documents], ordered=False)
-        except BulkWriteError as error:  # entries that exist already: all that may fail here
-            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
-                raise
-            return int(error.details.get("nInserted", 0))
-        return len(documents)
+        return index_all(self.stream_index, documents)
 
     def _guard(self, operation: Callable[[], Any]) -> Any:
         try:
             return operation()
-        except (DuplicateKeyError, ConcurrencyError):
+        except (DuplicateKeyError, ConcurrencyError, OutcomeUnknown, CommandIdReused):
             raise
         except PyMongoError as error:
             raise StoreUnavailable(
@@ -264,11 +260,16 @@ class EventStore:
 
     def _insert(self, document: dict[str, Any]) -> Commit:
         size = len(document["events"])
+        misses = 0
         while True:
+            if misses >= 2:  # stale by more than a commit or two: ask the store, do not walk
+                with self._head_lock:
+                    self._head = None
+                misses = 0
             start = self._known_head() + 1
-            document.update(_id=_key(start), position=start, end=start + size - 1)
+            document.update(_id=position_key(start), position=start, end=start + size - 1)
             try:
-                self.commits.insert_many([document, _index_entry(document)], ordered=True)
+                self.commits.insert_many([document, index_entry(document)], ordered=True)
             except BulkWriteError as error:
                 failed = error.details.get("writeErrors") or [{}]
                 if any(e.get("code") != 11000 for e in failed):
@@ -276,11 +277,12 @@ class EventStore:
                 if failed[0].get("index") == 1:  # the commit is stored; its entry was already put back
                     self._saw_head(start + size - 1)
                     return self._commit_from(document)
-                holder = self.commits.find_one({"_id": _key(start)}, {"end": 1})
+                holder = self.commits.find_one({"_id": position_key(start)}, {"end": 1})
                 if holder is not None:
                     self._saw_head(holder["end"])
+                    misses += 1
                     continue
-                first = self.find_command(document["command_id"])
+                first = self._same_command(document)
                 if first is not None:  # its writer may have died before indexing it
                     self._repair_index(first.stream_type, first.stream_id, first.first_version)
                     return first
@@ -289,13 +291,46 @@ class EventStore:
                     f"{document['stream_type']} {document['stream_id']} already has version "
                     f"{document['first_version']}: it changed since it was read"
                 ) from None
+            except (AutoReconnect, WriteConcernError) as error:
+                if isinstance(error, ServerSelectionTimeoutError):
+                    raise  # nothing was sent: "nothing was stored" is known
+                return self._resolve_unknown(document, error)
             self._saw_head(start + size - 1)
             return self._commit_from(document)
+
+    def _same_command(self, document: dict[str, Any]) -> Commit | None:
+        """The commit stored under the document's command id, if any; CommandIdReused when that
+        commit belongs to another stream (idempotency is per command id *and* stream)."""
+        first = self.find_command(document["command_id"])
+        if first is not None and (first.stream_type, first.stream_id) != (
+                document["stream_type"], document["stream_id"]):
+            raise CommandIdReused("conflict", f"command id {document['command_id']} was already used for "
+                                  f"{first.stream_type} {first.stream_id}, not {document['stream_type']} "
+                                  f"{document['stream_id']}", {"command_id": [document["command_id"]]})
+        return first
+
+    def _resolve_unknown(self, document: dict[str, Any], error: PyMongoError) -> Commit:
+        """The insert was sent and its answer lost: the command id tells whether it was stored."""
+        command_id = document["command_id"]
+        try:
+            first = self._same_command(document)
+        except StoreUnavailable:
+            first = None
+        if first is not None:
+            self._repair_index(first.stream_type, first.stream_id, first.first_version)
+            if first.first_version == document["first_version"]:
+                self._saw_head(first.last_position)
+                return Commit(**{**vars(first), "duplicate": False})  # this call stored it
+            return first
+        raise OutcomeUnknown(
+            f"event store {self.database.name!r}: the outcome of command {command_id} is unknown "
+            f"({type(error).__name__}: {error}); retry it with the same command id (the same "
+            f"Idempotency-Key) in {RETRY_AFTER} s: it is stored at most once", command_id) from error
 
     def _known_head(self) -> int:
         with self._head_lock:
             if self._head is None:
-                last = self.commits.find_one(_COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
+                last = self.commits.find_one(COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
                 self._head = last["end"] if last else 0
             return self._head
 
@@ -315,7 +350,7 @@ class EventStore:
             found: list[Envelope] = []
             version = after_version
             while entry := self.stream_index.find_one(
-                    {"_id": _stream_key(stream_type, stream_id, version + 1)}, {"_id": 0}):
+                    {"_id": stream_key(stream_type, stream_id, version + 1)}, {"_id": 0}):
                 document = self.commits.find_one({"_id": _key(entry["position"])})
                 if document is None:  # only if commits were removed behind the store's back
                     raise StoreUnavailable(f"event store {self.database.name!r}: the commit at position "
@@ -329,7 +364,7 @@ class EventStore:
     def _repair_index(self, stream_type: str, stream_id: str, from_version: int) -> None:
         """After a conflict at `from_version`: if that commit has no index entry (its writer died
         between the two inserts), index the stream from there so the next read sees it."""
-        if self.stream_index.find_one({"_id": _stream_key(stream_type, stream_id, from_version)}, {"_id": 1}):
+        if self.stream_index.find_one({"_id": stream_key(stream_type, stream_id, from_version)}, {"_id": 1}):
             return
         query = {"stream_type": stream_type, "stream_id": stream_id, "first_version": {"$gte": from_version}}
         self._index_all(list(self.commits.find(query, {"events": 0})))
@@ -347,37 +382,26 @@ class EventStore:
 
         return self._guard(page)
 
-    def iterate_all(self, after: int = 0, *, reindex: bool = False) -> Iterator[Envelope]:
-        """Every event after `after` in position order, streamed from one cursor.
-
-        The cursor is unsorted so the server streams while it scans (FerretDB v1 sorts in
-        memory after a full scan); commits are put back in order here, which is cheap
-        because positions are gap-free: the next commit always starts at the last end + 1.
-        A commit that arrives before its predecessor waits; anything still waiting when
-        the cursor ends (a commit that became visible during the scan) is left for the
-        next read. `reindex` puts back the index entries of the commits read that lack one
-        (the relay sweeps with it: it reads every commit another process stored), unless the
-        store writes a commit and its entry in one transaction.
-        """
-        waiting: dict[int, dict[str, Any]] = {}
-        next_start: int | None = None
+    def iterate_all(self, after: int = 0, *, reindex: bool = False, upcast: bool = True,
+                    holes: Holes | None = None) -> Iterator[Envelope]:
+        """Every event after `after` in position order, streamed from one unsorted cursor
+        (store_scan.py restores the order and, given `holes`, passes a hole). `reindex` puts back
+        the index entries of the commits read that lack one (the relay sweeps with it: it reads
+        every commit another process stored), unless the store writes a commit and its entry in
+        one transaction. `upcast=False` hands out events as stored (the relay upcasts each
+        itself, so one that cannot be upcast does not stop the others)."""
         unindexed: list[dict[str, Any]] = []
         try:
-            for document in self.commits.find({"end": {"$gt": after}}).batch_size(1000):
-                if next_start is None and document["position"] <= after + 1:
-                    next_start = document["position"]
-                waiting[document["position"]] = document
-                while next_start is not None and next_start in waiting:
-                    ready = waiting.pop(next_start)
-                    next_start = ready["end"] + 1
-                    if reindex and not self.pairs_atomic:
-                        unindexed.append(ready)
-                        if len(unindexed) >= 1000:
-                            self._index_all(unindexed)
-                            unindexed = []
-                    for event in self._envelopes(ready):
-                        if event.position > after:
-                            yield event
+            cursor = self.commits.find({"end": {"$gt": after}}).batch_size(1000)
+            for ready in in_order(cursor, after, holes):
+                if reindex and not self.pairs_atomic:
+                    unindexed.append(ready)
+                    if len(unindexed) >= 1000:
+                        self._index_all(unindexed)
+                        unindexed = []
+                for event in self._envelopes(ready, upcast):
+                    if event.position > after:
+                        yield event
             self._index_all(unindexed)
         except PyMongoError as error:
             raise StoreUnavailable(f"event store {self.database.name!r} stopped answering while "
@@ -387,7 +411,7 @@ class EventStore:
         """The last stored position, read from the store (not the writer's cache)."""
 
         def last() -> int:
-            document = self.commits.find_one(_COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
+            document = self.commits.find_one(COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
             return document["end"] if document else 0
 
         return self._guard(last)
@@ -397,23 +421,25 @@ class EventStore:
         return self._guard(lambda: self.commits.find_one({"_id": _key(position)}, {"_id": 1})) is not None
 
     # -- snapshots -----------------------------------------------------------------------------
-    def save_snapshot(self, stream_type: str, stream_id: str, version: int, state: dict[str, Any]) -> None:
-        # The state as JSON text: any JSON-able state is stored as it is (FerretDB v1 refuses
-        # nested arrays in documents, e.g. a list of [date, kind, amount] movements).
+    def save_snapshot(self, stream_type: str, stream_id: str, version: int, state: dict[str, Any],
+                      class_version: int = 1) -> None:
+        """Stores the state as JSON text (snapshots.py: only a faithful one; NotFaithful otherwise)."""
         key = f"{stream_type}:{stream_id}"
-        document = {"_id": key, "version": version, "state_json": json.dumps(state, separators=(",", ":"))}
+        document = {"_id": key, "version": version, "class_version": class_version,
+                    "state_json": snapshots.encode(state)}
         self._guard(lambda: self.snapshots.replace_one({"_id": key}, document, upsert=True))
 
-    def load_snapshot(self, stream_type: str, stream_id: str) -> tuple[int, dict[str, Any]] | None:
+    def load_snapshot(self, stream_type: str, stream_id: str, class_version: int = 1
+                      ) -> tuple[int, dict[str, Any]] | None:
+        """The snapshot if it was taken by the same `class_version` of the aggregate, else None."""
         key = f"{stream_type}:{stream_id}"
         document = self._guard(lambda: self.snapshots.find_one({"_id": key}))
-        if document is None:
+        if document is None or document.get("class_version", 1) != class_version:
             return None
-        state = json.loads(document["state_json"]) if "state_json" in document else document["state"]
-        return document["version"], state
+        return document["version"], snapshots.decode(document["state_json"])
 
     # -- envelopes -----------------------------------------------------------------------------
-    def _envelopes(self, document: dict[str, Any]) -> list[Envelope]:
+    def _envelopes(self, document: dict[str, Any], upcast: bool = True) -> list[Envelope]:
         envelopes = []
         for offset, event in enumerate(document["events"]):
             envelope = Envelope(
@@ -430,7 +456,7 @@ class EventStore:
                 causation_id=document["causation_id"],
                 payload=event["payload"],
             )
-            envelopes.append(self.registry.upcast(envelope) if self.registry else envelope)
+            envelopes.append(self.registry.upcast(envelope) if self.registry and upcast else envelope)
         return envelopes
 
     def _commit_from(self, document: dict[str, Any], duplicate: bool = False) -> Commit:

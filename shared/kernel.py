@@ -1,10 +1,12 @@
 """One place that builds a service's kernel parts from its configuration."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import topology
 from .application import Application
 from .consumer import Subscriber, Subscription
 from .eventstore import EventStore, connect
@@ -12,6 +14,8 @@ from .metrics import Metrics
 from .projection import Projection, ProjectionRunner
 from .registry import EventRegistry
 from .relay import OutboxRelay
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,13 +58,20 @@ class Kernel:
         self.store.listeners.append(
             lambda commit: self.metrics.events_appended.labels(definition.name).inc(len(commit.events)))
         self.application = Application(self.store, definition.registry)
-        self.relay = OutboxRelay(self.store, settings.amqp_uri, definition.name, self.metrics)
+        subscriptions = [*definition.subscriptions, *(make(self) for make in definition.policies)]
+        own = [subscription.spec(definition.name) for subscription in subscriptions]
+        listed = topology.declared()
+        for problem in topology.mismatches(own, listed):
+            log.error("%s: subscription not in the declared topology (deploy/topology.yml), so other "
+                      "services' relays do not declare it: %s", definition.name, problem)
+        self.relay = OutboxRelay(self.store, settings.amqp_uri, definition.name, self.metrics,
+                                 topology=[*listed, *own])
         self.projections = ProjectionRunner(self.store, definition.projections, settings.amqp_uri,
                                             definition.name, self.metrics)
         self.subscribers = [
             Subscriber(definition.name, subscription, self.database, settings.amqp_uri, self.metrics,
                        definition.registry)
-            for subscription in [*definition.subscriptions, *(make(self) for make in definition.policies)]
+            for subscription in subscriptions
         ]
 
     def background_loops(self):

@@ -47,5 +47,15 @@ class Metrics:
             "kopnet_messages_parked", "Messages parked after too many failed tries, since start",
             ["service", "handler"], registry=r)
 
+        self.unpublishable_events = Counter(
+            "kopnet_relay_unpublishable_events", "Stored events the relay could not turn into a message "
+            "(passed by and recorded in relay_unpublishable)", ["service"], registry=r)
+        self.loop_failures = Counter(
+            "kopnet_loop_failures", "Unexpected failures of a background loop (relay, projections, "
+            "subscriber), each followed by a backoff", ["service", "loop"], registry=r)
+        self.position_holes = Counter(
+            "kopnet_position_holes", "Positions declared holes (missing while later ones are stored, "
+            "for longer than the hole timeout) and passed by a follower", ["service"], registry=r)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

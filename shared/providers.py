@@ -15,7 +15,7 @@ from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 
 from .aggregate import DomainError
-from .eventstore import ConcurrencyError, StoreUnavailable
+from .eventstore import CommandIdReused, ConcurrencyError, OutcomeUnknown, StoreUnavailable
 from .kernel import Kernel, ServiceDefinition, Settings
 from .logs import reset_correlation_id, set_correlation_id
 from .ops_endpoints import OpsServer, readiness_problems
@@ -100,7 +100,7 @@ class KernelProvider(DependencyProvider):
 def rpc(function: Any) -> Any:
     """nameko's @rpc for kernel services: a DomainError (a refused command, a 404) is an
     expected answer, logged as a warning without a traceback, not as a failure."""
-    return nameko.rpc.rpc(expected_exceptions=(DomainError, ConcurrencyError))(function)
+    return nameko.rpc.rpc(expected_exceptions=(DomainError, ConcurrencyError, OutcomeUnknown))(function)
 
 
 class _TooLate:
@@ -111,5 +111,5 @@ class _TooLate:
 
 # Errors that cross nameko RPC as themselves (not as a bare RemoteError), so the gateway
 # can answer with the right status and code.
-for _error in (DomainError, ConcurrencyError, StoreUnavailable):
+for _error in (DomainError, ConcurrencyError, StoreUnavailable, OutcomeUnknown, CommandIdReused):
     deserialize_to_instance(_error)

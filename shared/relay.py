@@ -7,11 +7,25 @@ re-sends from the last checkpoint: duplicates are possible, losses are not; cons
 de-duplicate by event_id. Only the holder of the exclusive queue
 `kopnet.lock.<database>.relay` relays, so several replicas of a service (sharing its
 store) never publish at once.
+
+Before it publishes anything, the relay declares the queues and bindings of every
+subscription in the declared list (topology.py), so no event is dropped as unroutable
+because its consumer has not started yet.
+
+The loop never dies (issue 10): any failure is logged, counted (kopnet_loop_failures_total)
+and followed by a growing backoff (at most 5 s), never a tight loop. A stored event that
+cannot be turned into a message (it cannot be upcast or serialised: no retry would help) is
+recorded in `relay_unpublishable`, counted (kopnet_relay_unpublishable_events_total, alert
+KopnetRelayEventUnpublishable) and passed by at once, so the events of other streams behind
+it are not held up at all; after a fix an operator re-sends it with `kopnet events redeliver`.
+Consumers then see a gap in that stream's versions until it is re-sent.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Iterator
 
 import amqp
 from pymongo.errors import PyMongoError
@@ -30,16 +44,19 @@ from .broker import (
 from .checkpoints import Checkpoints
 from .envelope import Envelope
 from .eventstore import Commit, EventStore, StoreUnavailable
+from .holes import Holes
 from .metrics import Metrics
 from .prefetch import prefetched
 from .recent import RecentCommits
+from .topology import QueueSpec, declare_all
 
 log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
     def __init__(self, store: EventStore, amqp_uri: str, service: str, metrics: Metrics | None = None,
-                 batch_size: int = 1000, idle_wait: float = 0.5, confirm_timeout: float = 30.0):
+                 batch_size: int = 1000, idle_wait: float = 0.5, confirm_timeout: float = 30.0,
+                 topology: list[QueueSpec] | None = None, hole_timeout: float = 60.0):
         self.store = store
         self.amqp_uri = amqp_uri
         self.service = service
@@ -48,6 +65,10 @@ class OutboxRelay:
         self.idle_wait = idle_wait
         self.confirm_timeout = confirm_timeout
         self.checkpoints = Checkpoints(store.database)
+        #: Every subscription's queues and bindings, declared before the first publish.
+        self.topology = topology or []
+        self.holes = Holes(hole_timeout, on_hole=self._on_hole)
+        self._full_scan_at = 0.0
         self.lock_name = f"kopnet.lock.{store.database.name}.relay"  # one relay per store
         self.checkpoint_name = "relay"
         self.active = False
@@ -83,6 +104,9 @@ class OutboxRelay:
             except (BrokerUnavailable, StoreUnavailable, PublishFailed, OSError,
                     amqp.exceptions.AMQPError) as error:
                 log.warning("relay %s: %s; retrying in %.1fs", self.service, error, backoff)
+            except Exception:  # noqa: BLE001 - never die (nameko would stop the whole service)
+                self.metrics.loop_failures.labels(self.service, "relay").inc()
+                log.exception("relay %s failed; retrying in %.1fs", self.service, backoff)
             finally:
                 self.active = False
             self._stop.wait(backoff)
@@ -97,6 +121,7 @@ class OutboxRelay:
             self.active = True
             publisher = ConfirmedPublisher(connection, self.confirm_timeout)
             declare_events_exchange(publisher.channel)
+            declare_all(publisher.channel, self.topology)
             checkpoint = self.checkpoints.load(self.checkpoint_name)
             self._at_commit_end = False
             while not self._stop.is_set():
@@ -131,10 +156,12 @@ class OutboxRelay:
         if self._from_memory:  # other processes' commits are looked for after the idle wait
             self._from_memory = False
             return checkpoint
-        if self._at_commit_end and not self.store.has_position(checkpoint + 1):
+        if self._at_commit_end and not self.store.has_position(checkpoint + 1) and not self._scan_due():
             return checkpoint  # nothing stored after it: a lookup by _id instead of a scan
+        self._full_scan_at = time.monotonic()
         batch: list[Envelope] = []
-        for event in prefetched(self.store.iterate_all(after=checkpoint, reindex=True)):
+        for event in prefetched(self.store.iterate_all(after=checkpoint, reindex=True, upcast=False,
+                                                       holes=self.holes)):
             batch.append(event)
             if len(batch) >= self.batch_size:
                 in_flight, checkpoint = self._send(publisher, batch, in_flight, checkpoint)
@@ -151,7 +178,7 @@ class OutboxRelay:
               in_flight: tuple[int, list[Envelope]] | None, checkpoint: int
               ) -> tuple[tuple[int, list[Envelope]], int]:
         self._known_head = max(self._known_head, batch[-1].position)
-        last_tag = publisher.publish((EVENTS_EXCHANGE, e.event_type, event_message(e)) for e in batch)
+        last_tag = publisher.publish(self._messages(batch))
         if in_flight:
             checkpoint = self._confirmed(publisher, *in_flight)
         return (last_tag, batch), checkpoint
@@ -164,6 +191,39 @@ class OutboxRelay:
         self.metrics.events_published.labels(self.service).inc(len(batch))
         self._update_backlog(position)
         return position
+
+    def _messages(self, batch: list[Envelope]) -> Iterator[tuple[str, str, amqp.Message]]:
+        registry = self.store.registry
+        for event in batch:
+            try:
+                current = registry.upcast(event) if registry else event
+                message = event_message(current)
+            except Exception as error:  # noqa: BLE001 - no retry helps: record it and go on
+                self._unpublishable(event, error)
+                continue
+            yield EVENTS_EXCHANGE, event.event_type, message
+
+    def _unpublishable(self, event: Envelope, error: Exception) -> None:
+        log.error("relay %s: event %s (position %d, %s %s v%d) cannot be published: %s: %s; passed by, "
+                  "recorded in relay_unpublishable", self.service, event.event_id, event.position,
+                  event.stream_type, event.stream_id, event.stream_version, type(error).__name__, error)
+        self.metrics.unpublishable_events.labels(self.service).inc()
+        record = {"_id": event.position, "event_id": event.event_id, "event_type": event.event_type,
+                  "stream_type": event.stream_type, "stream_id": event.stream_id,
+                  "stream_version": event.stream_version, "error": f"{type(error).__name__}: {error}"[:2000]}
+        try:
+            unpublishable = self.store.database["relay_unpublishable"]
+            unpublishable.replace_one({"_id": record["_id"]}, record, upsert=True)
+        except PyMongoError as failure:  # the log line and the metric still say it
+            log.warning("relay %s: could not record unpublishable event: %s", self.service, failure)
+
+    def _scan_due(self) -> bool:
+        """A full read now and then even when nothing follows the checkpoint by _id: a hole at
+        checkpoint + 1 (holes.py) is only seen by reading what lies beyond it."""
+        return time.monotonic() - self._full_scan_at > max(self.holes.timeout / 4, 1.0)
+
+    def _on_hole(self, position: int) -> None:
+        self.metrics.position_holes.labels(self.service).inc()
 
     def after_publish(self, events: list[Envelope]) -> None:
         """A seam between publish and checkpoint (crash tests stop the process here)."""

@@ -9,7 +9,7 @@ from tests.ops.conftest import PROMETHEUS_DIR, run, tool
 
 ALERTS = ["KopnetServiceDown", "RabbitMQDown", "KopnetOutboxBacklogGrowing", "KopnetProjectionLagHigh",
           "KopnetProjectionBehind", "KopnetMessagesParked", "KopnetGatewayErrorRateHigh",
-          "KopnetRpcLatencyHigh"]
+          "KopnetRpcLatencyHigh", "KopnetRelayEventUnpublishable", "KopnetPositionHole", "KopnetLoopFailing"]
 
 
 def alert_rules() -> dict[str, dict]:
@@ -19,7 +19,7 @@ def alert_rules() -> dict[str, dict]:
 
 def test_scrape_config_and_rules_pass_promtool():
     out = run([tool("promtool"), "check", "config", "prometheus.yml"], cwd=PROMETHEUS_DIR).stdout
-    assert "SUCCESS: 8 rules found" in out
+    assert "SUCCESS: 11 rules found" in out
     run([tool("promtool"), "check", "rules", "alerts.yml"], cwd=PROMETHEUS_DIR)
 
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from shared.envelope import Envelope, new_id, utc_now
-from shared.eventstore import Commit, ConcurrencyError, NewEvent
+from shared import snapshots
+from shared.eventstore import Commit, CommandIdReused, ConcurrencyError, NewEvent
 from shared.projection import Projection, View, apply_events
 from shared.registry import EventRegistry
 
@@ -18,7 +19,7 @@ class MemoryEventStore:
         self.commits: list[Commit] = []
         self._versions: dict[tuple[str, str], int] = {}
         self._commands: dict[str, Commit] = {}
-        self._snapshots: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        self._snapshots: dict[tuple[str, str], tuple[int, int, str]] = {}
         self._lock = threading.Lock()
         self.listeners: list = []
 
@@ -29,6 +30,9 @@ class MemoryEventStore:
         with self._lock:
             if command_id in self._commands:
                 first = self._commands[command_id]
+                if (first.stream_type, first.stream_id) != (stream_type, stream_id):
+                    raise CommandIdReused("conflict", f"command id {command_id} was already used for "
+                                          f"{first.stream_type} {first.stream_id}")
                 return Commit(**{**vars(first), "duplicate": True})
             if self._versions.get((stream_type, stream_id), 0) != expected_version:
                 raise ConcurrencyError(f"{stream_type} {stream_id} moved on")
@@ -65,11 +69,17 @@ class MemoryEventStore:
     def head(self) -> int:
         return self.commits[-1].last_position if self.commits else 0
 
-    def save_snapshot(self, stream_type: str, stream_id: str, version: int, state: dict[str, Any]) -> None:
-        self._snapshots[(stream_type, stream_id)] = (version, state)
+    def save_snapshot(self, stream_type: str, stream_id: str, version: int, state: dict[str, Any],
+                      class_version: int = 1) -> None:
+        # the same text the real store keeps, and the same refusal of unfaithful states
+        self._snapshots[(stream_type, stream_id)] = (version, class_version, snapshots.encode(state))
 
-    def load_snapshot(self, stream_type: str, stream_id: str) -> tuple[int, dict[str, Any]] | None:
-        return self._snapshots.get((stream_type, stream_id))
+    def load_snapshot(self, stream_type: str, stream_id: str, class_version: int = 1
+                      ) -> tuple[int, dict[str, Any]] | None:
+        found = self._snapshots.get((stream_type, stream_id))
+        if found is None or found[1] != class_version:
+            return None
+        return found[0], snapshots.decode(found[2])
 
 
 class MemoryReadModels:

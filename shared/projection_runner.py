@@ -1,0 +1,185 @@
+"""The projection runner: keeps a service's read models up to date, one active runner per store.
+
+Only the holder of the exclusive queue `kopnet.lock.<database>.projections` applies events;
+its writes are fenced twice (view.store_changes): the lock is checked before a batch is
+written, and every document write is conditional on its position, so a runner that paused
+after losing the lock (GC, partition) cannot write older documents over its successor's.
+A checkpoint lags by at most Checkpoints.interval; what is re-applied after a crash changes
+nothing (view.py says why).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.errors import PyMongoError
+
+from .broker import BrokerUnavailable, LockLost, check_lock, connect, keep_alive, try_exclusive_lock
+from .checkpoints import Checkpoints
+from .envelope import Envelope
+from .eventstore import Commit, EventStore, StoreUnavailable
+from .metrics import Metrics
+from .read_models import META, Projection, generation
+from .recent import RecentCommits
+from .view import View, apply_events, store_changes
+
+log = logging.getLogger(__name__)
+GENERATIONS_TTL = 1.0
+
+
+class ProjectionRunner:
+    """Keeps a service's projections up to date; one active runner per store (broker lock)."""
+
+    def __init__(self, store: EventStore, projections: list[Projection], amqp_uri: str, service: str,
+                 metrics: Metrics | None = None, batch_size: int = 2000, idle_wait: float = 0.5):
+        self.store = store
+        self.database = store.database
+        self.projections = projections
+        self.amqp_uri = amqp_uri
+        self.service = service
+        self.metrics = metrics or Metrics(service)
+        self.batch_size = batch_size
+        self.idle_wait = idle_wait
+        self.checkpoints = Checkpoints(self.database)
+        self.active = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._head = 0
+        self._recent = RecentCommits()
+        self._checkpoints: dict[str, int] = {}
+        self._from_memory = False
+        self._generations: dict[str, int] = {}
+        self._generations_read_at = -math.inf
+        #: Raises LockLost when the lock is gone; set while the lock is held (run()).
+        self.fence: Callable[[], None] | None = None
+        store.listeners.append(self._on_commit)
+
+    def _on_commit(self, commit: Commit) -> None:
+        self._head = max(self._head, commit.last_position)
+        self._recent.add(commit)
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def checkpoint_name(self, projection: Projection) -> str:
+        return f"projection:{projection.name}:g{generation(self.database, projection.name)}"
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self._hold_lock_and_project()
+                backoff = 0.5
+            except (BrokerUnavailable, StoreUnavailable, LockLost, OSError) as error:
+                log.warning("projections %s: %s; retrying in %.1fs", self.service, error, backoff)
+            except Exception:  # a bug in a projection must not kill the process silently
+                self.metrics.loop_failures.labels(self.service, "projections").inc()
+                log.exception("projections %s failed; retrying in %.1fs", self.service, backoff)
+            finally:
+                self.active = False
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _hold_lock_and_project(self) -> None:
+        connection = connect(self.amqp_uri)
+        try:
+            while not try_exclusive_lock(connection, f"kopnet.lock.{self.database.name}.projections"):
+                if self._stop.wait(1.0):
+                    return
+            self.active = True
+            lock = f"kopnet.lock.{self.database.name}.projections"
+            self.fence = lambda: check_lock(connection, lock)
+            self._checkpoints.clear()  # another runner may have moved them while this one waited
+            self._generations_read_at = -math.inf
+            alive_at = time.monotonic()
+            while not self._stop.is_set():
+                self._wake.clear()  # before looking: a commit added after the look wakes the wait
+                progressed = self.catch_up_once()
+                if time.monotonic() - alive_at > 1.0:  # the lock lives as long as this connection
+                    keep_alive(connection)
+                    alive_at = time.monotonic()
+                if progressed:
+                    continue
+                self._wake.wait(self.checkpoints.due_in(self.idle_wait))
+                self.checkpoints.flush(due_only=True)
+        finally:
+            self.fence = None
+            connection.release()
+            try:
+                self.checkpoints.flush()
+            except PyMongoError as error:  # kept in memory; a lagging checkpoint only re-applies
+                log.warning("projections %s: checkpoints not stored: %s", self.service, error)
+
+    def catch_up_once(self) -> bool:
+        """Applies one batch to every projection that is behind; True if anything was applied."""
+        states = self._states()
+        positions = {checkpoint for _projection, _gen, checkpoint in states}
+        # Commits this process just appended serve every projection when they all stand at
+        # the same position (the steady state); otherwise each reads the store.
+        together = positions.pop() if len(positions) == 1 else None
+        shared = (self._recent.wait_after(together, lambda: self.store.appending > 0)
+                  if together is not None else [])
+        from_memory, self._from_memory = self._from_memory, bool(shared)
+        if together is not None and not shared:
+            # Right after this process's own commits, other processes' are looked for only after
+            # the idle wait; otherwise one lookup by _id for all tells whether anything follows.
+            if from_memory or not self.store.has_position(together + 1):
+                return False
+        progressed = False
+        for projection, gen, checkpoint in states:
+            progressed |= self._advance(projection, gen, checkpoint, shared)
+        return progressed
+
+    def _states(self) -> list[tuple[Projection, int, int]]:
+        """Each projection's current generation (read at most every GENERATIONS_TTL seconds: a
+        rebuild elsewhere may switch it, and what is applied to the old one meanwhile is only lost
+        work) and
+        checkpoint (this runner's own, the single writer while it holds the lock, kept in memory)."""
+        if time.monotonic() - self._generations_read_at > GENERATIONS_TTL:
+            self._generations = {doc["_id"]: doc["generation"] for doc in self.database[META].find()}
+            self._generations_read_at = time.monotonic()
+        switched = self._generations
+        states = []
+        for projection in self.projections:
+            gen = switched.get(projection.name, 1)
+            name = f"projection:{projection.name}:g{gen}"
+            if name not in self._checkpoints:
+                self._checkpoints[name] = self.checkpoints.load(name)
+            states.append((projection, gen, self._checkpoints[name]))
+        return states
+
+    def _advance(self, projection: Projection, gen: int, checkpoint: int, fresh: list[Envelope]) -> bool:
+        checkpoint_name = f"projection:{projection.name}:g{gen}"
+        # A projection's checkpoint always ends a commit (whole commits are applied), so a lookup
+        # by _id tells whether anything follows, without the scan of a read.
+        if not fresh and not self.store.has_position(checkpoint + 1):
+            self.metrics.projection_lag_events.labels(self.service, projection.name).set(0)
+            return False
+        events = fresh or self.store.read_all(after=checkpoint, limit=self.batch_size)
+        if not events:
+            self.metrics.projection_lag_events.labels(self.service, projection.name).set(0)
+            return False
+
+        def load(collection: str, doc_id: str) -> dict[str, Any] | None:
+            return self.database[f"{collection}__g{gen}"].find_one({"_id": doc_id})
+
+        view = View(load)
+        last = apply_events(projection, events, view)
+        store_changes(self.database, gen, view, self.fence)
+        assert last is not None
+        self.checkpoints.advance(checkpoint_name, last.position)
+        self._checkpoints[checkpoint_name] = last.position
+        self._head = max(self._head, last.position)
+        lag = self.metrics.projection_lag_events.labels(self.service, projection.name)
+        lag.set(max(0, self._head - last.position))
+        age = datetime.now(UTC) - datetime.fromisoformat(last.occurred_at.replace("Z", "+00:00"))
+        self.metrics.projection_lag_seconds.labels(self.service, projection.name).set(
+            max(0.0, age.total_seconds()))
+        return True
