@@ -46,8 +46,13 @@ def test_fifty_concurrent_withdrawals_against_a_balance_for_ten(database_name):
 
     outcomes: list[str] = []
 
-    def withdraw() -> None:
-        ledger = ledger_for(database_name)  # its own Application (cache) and EventStore
+    # each racer has its own Application (cache) and EventStore, built before the start: building
+    # one writes indexes, and on a busy store that would stagger the racers until none overlap
+    ledgers = [ledger_for(database_name) for _ in range(50)]
+    start = eventlet.event.Event()
+
+    def withdraw(ledger: Ledger) -> None:
+        start.wait()
         try:
             ledger.withdraw("c1", "m1", {"amount": 1_000, "date": "2026-02-01"}, {"command_id": new_id()})
             outcomes.append("ok")
@@ -56,8 +61,10 @@ def test_fifty_concurrent_withdrawals_against_a_balance_for_ten(database_name):
 
     conflicts.clear()
     pool = eventlet.GreenPool(50)  # threads: eventlet's, as in every nameko process
-    for _ in range(50):
-        pool.spawn(withdraw)
+    for ledger in ledgers:
+        pool.spawn(withdraw, ledger)
+    eventlet.sleep(0)  # every racer is now waiting at the start
+    start.send(True)
     pool.waitall()
 
     assert conflicts, "the withdrawals really raced (optimistic concurrency retried)"
