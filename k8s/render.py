@@ -45,6 +45,7 @@ SERVICES: dict[str, Spec] = {
     "ledger": Spec(9102, 2, 4, 75, SMALL, LIMITS),
     "financing": Spec(9103, 2, 4, 75, SMALL, LIMITS),
     "networking": Spec(9104, 2, 4, 75, SMALL, LIMITS),
+    "feed": Spec(9105, 2, 4, 75, SMALL, LIMITS),
 }
 
 

@@ -18,7 +18,7 @@ from .config import DEFAULTS, load_config
 from .logs import configure_logging
 
 #: Start order: services that others call first, the public gateway last.
-ORDER = ["membership", "ledger", "financing", "networking", "gateway"]
+ORDER = ["membership", "ledger", "financing", "networking", "feed", "gateway"]
 
 
 def service_names() -> list[str]:

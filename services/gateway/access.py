@@ -48,6 +48,11 @@ def network_or_cooperative(principal: Principal, path: Mapping[str, str]) -> boo
     return principal.role in ("network_admin", "coop_admin", "member")
 
 
+def partner(principal: Principal, path: Mapping[str, str]) -> bool:
+    """A partner institution (its own data: the route takes the partner id from the token)."""
+    return principal.role == "partner"
+
+
 def describe(policy: Policy) -> str:
     """The policy in words, for the OpenAPI document."""
     words: dict[Policy, str] = {
@@ -58,5 +63,6 @@ def describe(policy: Policy) -> str:
         network_or_cooperative: "network_admin (all cooperatives); coop_admin and member (their own)",
         coop_admin_or_network_admin: "coop_admin of the cooperative, or network_admin",
         coop_admin_or_member: "coop_admin of the cooperative, or a member of it",
+        partner: "partner (its own feed)",
     }
     return words[policy]
