@@ -11,6 +11,8 @@ from typing import Any
 
 from marshmallow import Schema
 
+from shared.aggregate import DomainError
+
 from . import access
 from . import financing_schemas as fin
 from .access import Policy
@@ -45,8 +47,13 @@ def _apply(rpc: Any, call: Call) -> Any:
 
 
 def _list_partners(rpc: Any, call: Call) -> Any:
-    if call.principal.role == "partner":  # a partner sees its own record
-        return {"items": [rpc.get_partner(call.principal.partner_id)], "next": None}
+    if call.principal.role == "partner":  # a partner sees its own record (none if it is not registered)
+        try:
+            return {"items": [rpc.get_partner(call.principal.partner_id)], "next": None}
+        except DomainError as error:
+            if error.code != "not_found":
+                raise
+            return {"items": [], "next": None}
     return rpc.list_partners(call.query["limit"], call.query.get("cursor"))
 
 

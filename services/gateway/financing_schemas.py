@@ -42,7 +42,7 @@ class PartnerPage(Schema):
     next = NextCursor()
 
 
-class Guarantee(Schema):
+class GuaranteeTerms(Schema):
     partner_id = fields.String()
     coverage_percent = fields.Integer()
     fee = _Money()
@@ -81,7 +81,7 @@ class Contract(Schema):
     terms = fields.Dict(metadata={"description": "the product's terms as applied for"})
     partner_id = fields.String(allow_none=True, metadata={"description": "the funding partner, if any"})
     partner_share_percent = fields.Integer()
-    guarantee = fields.Nested(Guarantee, allow_none=True, metadata={"description": "kafalah, if any"})
+    guarantee = fields.Nested(GuaranteeTerms, allow_none=True, metadata={"description": "kafalah, if any"})
     price = _Money(allow_none=True, metadata={"description": "murabahah cost + margin; ijarah the rents"})
     outstanding = _Money(metadata={"description": "instalments not yet paid"})
     paid = _Money(metadata={"description": "paid on instalments (late fees and profit shares apart)"})
