@@ -53,6 +53,18 @@ def partner(principal: Principal, path: Mapping[str, str]) -> bool:
     return principal.role == "partner"
 
 
+def network_admin_or_the_partner(principal: Principal, path: Mapping[str, str]) -> bool:
+    """The network admin, or a partner for its own record (a list: its own entry only)."""
+    return network_admin(principal, path) or (
+        principal.role == "partner" and path.get("partner_id") in (None, principal.partner_id))
+
+
+def financing_reader(principal: Principal, path: Mapping[str, str]) -> bool:
+    """The cooperative's board and members, and partners; the financing service then shows a member
+    their own contracts and a partner those it funds or guarantees (404 for any other)."""
+    return coop_admin_or_member(principal, path) or principal.role == "partner"
+
+
 def describe(policy: Policy) -> str:
     """The policy in words, for the OpenAPI document."""
     words: dict[Policy, str] = {
@@ -64,5 +76,8 @@ def describe(policy: Policy) -> str:
         coop_admin_or_network_admin: "coop_admin of the cooperative, or network_admin",
         coop_admin_or_member: "coop_admin of the cooperative, or a member of it",
         partner: "partner (its own feed)",
+        network_admin_or_the_partner: "network_admin, or the partner itself",
+        financing_reader: "coop_admin of the cooperative; a member (own contracts); a partner (the "
+                          "contracts it funds or guarantees)",
     }
     return words[policy]

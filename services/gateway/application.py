@@ -81,7 +81,10 @@ class Gateway:
                 self.keys.abandon(claim)
                 raise api_error from None
             status, payload = api_error.status, api_error.body()
-        self.keys.finish(claim, status, payload)
+        kept = payload
+        if route.secret_fields and isinstance(payload, dict):
+            kept = {name: value for name, value in payload.items() if name not in route.secret_fields}
+        self.keys.finish(claim, status, kept)
         return status, payload
 
     @staticmethod

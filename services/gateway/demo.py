@@ -1,14 +1,16 @@
 """A small demo network, loaded through the public API (`kopnet run-all` calls `main()` once
 every service is ready): four cooperatives in four regencies (one a pesantren), members in
-every lifecycle state, one RAT. Every POST carries an Idempotency-Key derived from the step,
-so loading it again (a second `make run` on the same data) replays instead of failing.
+every lifecycle state, one RAT, two partners and three financing contracts (a murabahah funded by
+a bank, a qardh guaranteed by a jamkrida, a mudharabah with a profit report). Every POST carries
+an Idempotency-Key derived from the step, so loading it again (a second `make run` on the same
+data) replays instead of failing.
 """
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +97,41 @@ def load(client: DemoClient) -> tuple[str, str]:
     board, rat = Principal("coop_admin", cooperative_id=ids[0]), annual_meeting(local_today())
     client.post(board, f"/cooperatives/{ids[0]}/annual-meetings", rat,
                 f"{ids[0]}:rat:{rat['fiscal_year']}:{rat['held_on']}", done_already=True)
+    load_financing(client, ids[0], [members[1], members[3], members[5]], local_today())
     return ids[0], members[1]
+
+
+def load_financing(client: DemoClient, cooperative_id: str, members: list[str], today: date) -> None:
+    """Two partners; three contracts of admitted members, applied 60 days ago and disbursed."""
+    admin, board = Principal("network_admin"), Principal("coop_admin", cooperative_id=cooperative_id)
+    bank = client.post(admin, "/partners", {"name": "Bank Syariah Jabar", "kind": "bank_syariah"},
+                       "partner:bank")["id"]
+    jamkrida = client.post(admin, "/partners", {"name": "Jamkrida Jabar", "kind": "jamkrida"},
+                           "partner:jamkrida")["id"]
+    applied, first_due = (today - timedelta(days=60)).isoformat(), (today - timedelta(days=30)).isoformat()
+    contracts = [
+        (members[0], {"product": "murabahah", "partner_id": bank, "partner_share_percent": 30, "terms": {
+            "cost": 12_000_000, "margin": 1_800_000, "tenor_months": 12, "first_due_on": first_due,
+            "late_fee": 25_000}}),
+        (members[1], {"product": "qardh", "guarantee": {"partner_id": jamkrida, "coverage_percent": 70,
+                                                        "fee": 50_000},
+                      "terms": {"principal": 2_000_000, "admin_fee": 15_000, "tenor_months": 10,
+                                "first_due_on": first_due}}),
+        (members[2], {"product": "mudharabah", "terms": {"capital": 5_000_000, "nisbah_member_percent": 65,
+                                                         "tenor_months": 10, "first_due_on": first_due}}),
+    ]
+    base = f"/cooperatives/{cooperative_id}/financing"
+    for number, (member, body) in enumerate(contracts):
+        step = f"{cooperative_id}:financing:{number}"
+        contract = client.post(board, base, {**body, "member_id": member, "applied_on": applied}, step)["id"]
+        for action in ("approve", "sign", "disburse"):
+            client.post(board, f"{base}/{contract}/{action}", {"date": applied}, f"{step}:{action}")
+        if body["product"] == "mudharabah":
+            client.post(board, f"{base}/{contract}/profit-reports",
+                        {"period_end": first_due, "actual_profit": 1_200_000}, f"{step}:profit")
+        amount = 1_150_000 if body["product"] == "murabahah" else 200_000
+        client.post(board, f"{base}/{contract}/payments", {"amount": amount, "date": first_due},
+                    f"{step}:payment")
 
 
 def main() -> None:
@@ -113,7 +149,7 @@ def main() -> None:
     board = client.token(Principal("coop_admin", cooperative_id=coop))
     print(f"""
 [demo] kopnet API: {base}   (OpenAPI: {base}/openapi.json)
-[demo] demo network loaded: 4 cooperatives, members in every state, one RAT
+[demo] demo network loaded: 4 cooperatives, members in every state, one RAT, 2 partners, 3 contracts
 [demo] a network_admin token (12 h; `kopnet token --role ROLE ...` makes others):
 {admin}
 
@@ -122,6 +158,7 @@ def main() -> None:
   curl -s -H "Authorization: Bearer $TOKEN" {base}/network/health
   curl -s -H "Authorization: Bearer {board}" \\
        '{base}/cooperatives/{coop}/members?status=admitted'
+  curl -s -H "Authorization: Bearer {board}" '{base}/cooperatives/{coop}/financing?product=murabahah'
   curl -s -X POST -H "Authorization: Bearer {board}" -H "Idempotency-Key: {new_id()}" \\
        {base}/cooperatives/{coop}/members/{member}/suspend
 """, flush=True)

@@ -30,7 +30,8 @@ FEED_ROUTES = [
     _feed("rotate_feed_credentials", "POST", "/partners/{partner_id}/feed-credentials", access.network_admin,
           lambda rpc, c: rpc.rotate_credentials(c.path["partner_id"], c.context),
           feed.FeedCredentials, "Rotate a partner's RabbitMQ credentials: the old password stops working at "
-          "once; answers the new `feed: {amqp_uri, queue}` (given only here)", body=feed.RotateCredentials),
+          "once; answers the new `feed: {amqp_uri, queue}` (given only here)", body=feed.RotateCredentials,
+          secret_fields=("feed",)),
 ]
 
 

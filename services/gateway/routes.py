@@ -3,11 +3,12 @@ and the OpenAPI document are both generated from this table."""
 from __future__ import annotations
 
 from .feed_routes import FEED_ROUTES
+from .financing_routes import FINANCING_ROUTES
 from .ledger_routes import LEDGER_ROUTES
 from .membership_routes import MEMBER_ACTIONS, MEMBERSHIP_ROUTES
 from .routing import PREFIX, Call, Route
 
-ROUTES: dict[str, Route] = {route.name: route for route in [*MEMBERSHIP_ROUTES, *LEDGER_ROUTES, *FEED_ROUTES]}
-SERVICES = sorted({route.service for route in ROUTES.values()})
+ROUTES: dict[str, Route] = {route.name: route for route in [
+    *MEMBERSHIP_ROUTES, *LEDGER_ROUTES, *FINANCING_ROUTES, *FEED_ROUTES]}
 
-__all__ = ["MEMBER_ACTIONS", "PREFIX", "ROUTES", "SERVICES", "Call", "Route"]
+__all__ = ["MEMBER_ACTIONS", "PREFIX", "ROUTES", "Call", "Route"]

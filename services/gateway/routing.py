@@ -42,7 +42,10 @@ class Route:
     query: type[Schema] | None = None
     status: int = 200
     tags: tuple[str, ...] = field(default=("membership",))
-    service: str = "membership"     # whose RPC proxy `run` receives
+    service: str = "membership"     # whose RPC proxy `run` receives (a GatewayService attribute)
+    #: Answer fields given once and never stored, not even as an Idempotency-Key's answer (a replay
+    #: answers without them): credentials.
+    secret_fields: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from werkzeug.wrappers import Request, Response
 
+from .feed_routes import PartnerRegistration
 from .providers import GatewayProvider
 from .routes import ROUTES, Route
 from .rpc import ExpiringRpcProxy
@@ -19,6 +20,12 @@ class GatewayService:
     membership = ExpiringRpcProxy("membership")
     ledger = ExpiringRpcProxy("ledger")
     feed = ExpiringRpcProxy("feed")
+    financing = ExpiringRpcProxy("financing")
+
+    @property
+    def partner_registration(self) -> PartnerRegistration:
+        """POST /partners: financing registers the partner, then the feed gives it its access."""
+        return PartnerRegistration(self.financing, self.feed)
 
     @api("GET", "/api/v1/openapi.json")
     def openapi(self, request: Request) -> Response:

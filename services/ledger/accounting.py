@@ -31,6 +31,8 @@ DEFAULT_CHART: tuple[tuple[str, str, str], ...] = (
     ("2104", "Dana pengurus", "liability"),
     ("2105", "Dana karyawan", "liability"),
     ("2106", "Dana pendidikan", "liability"),
+    ("2107", "Margin murabahah ditangguhkan", "liability"),
+    ("2108", "Utang kepada mitra pembiayaan", "liability"),
     ("3101", "Simpanan pokok", "equity"),
     ("3102", "Simpanan wajib", "equity"),
     ("3103", "Cadangan", "equity"),
@@ -39,8 +41,12 @@ DEFAULT_CHART: tuple[tuple[str, str, str], ...] = (
     ("4102", "Pendapatan margin", "income"),
     ("4103", "Pendapatan bagi hasil", "income"),
     ("4104", "Pendapatan lain-lain", "income"),
+    ("4105", "Pendapatan ijarah dan ujrah", "income"),
     ("5101", "Harga pokok penjualan", "expense"),
     ("5102", "Beban usaha", "expense"),
+    ("5103", "Beban kafalah", "expense"),
+    ("5104", "Kerugian pembiayaan", "expense"),
+    ("5105", "Bagi hasil mitra pembiayaan", "expense"),
 )
 SAVINGS_ACCOUNT = {"pokok": POKOK, "wajib": WAJIB, "sukarela": SUKARELA}
 # Where each SHU pool goes at year end; the members' pools become what the cooperative owes them.

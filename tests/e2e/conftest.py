@@ -84,6 +84,7 @@ class Stack:
             "MEMBERSHIP_METRICS_PORT": str(free_port()),
             "LEDGER_METRICS_PORT": str(free_port()),
             "FEED_METRICS_PORT": str(free_port()),
+            "FINANCING_METRICS_PORT": str(free_port()),
             "GATEWAY_RPC_TIMEOUT": str(RPC_TIMEOUT),
         }
         self.processes: dict[str, Any] = {}

@@ -43,14 +43,30 @@ class Targets:
                                                             {"account": "4104", "debit": 0, "credit": 1000}]})
         assert entry.status_code == 201, entry.text
         self.ids = {"cooperative_id": world.a, "member_id": world.m1, "fiscal_year": today[:4],
-                    "entry_id": entry.json()["id"]}
-        self.stores = [stack.database(service)["commits"] for service in ("membership", "ledger")]
+                    "entry_id": entry.json()["id"], **financing_targets(stack, world)}
+        self.stores = [stack.database(service)["commits"] for service in ("membership", "ledger", "financing")]
 
     def aim(self, parameters: dict[str, Any]) -> dict[str, Any]:
         return {name: self.ids.get(name, value) for name, value in parameters.items()}
 
     def stored_by(self, request_id: str) -> int:
         return sum(commits.count_documents({"correlation_id": request_id}) for commits in self.stores)
+
+
+def financing_targets(stack: Stack, world: World) -> dict[str, str]:
+    """A partner and a disbursed murabahah of m1 with a late fee, to aim the financing routes at."""
+    partner = stack.call("POST", "/partners", world.admin, {"name": "Fuzz BPRS", "kind": "bprs"})
+    assert partner.status_code == 201, partner.text
+    terms = {"cost": 1_000_000, "margin": 100_000, "tenor_months": 6, "first_due_on": "2026-01-10",
+             "late_fee": 5_000}
+    contract = stack.call("POST", f"/cooperatives/{world.a}/financing", world.board_a, {
+        "member_id": world.m1, "product": "murabahah", "terms": terms, "applied_on": "2026-01-02"})
+    assert contract.status_code == 201, contract.text
+    path = f"/cooperatives/{world.a}/financing/{contract.json()['id']}"
+    for step in ("approve", "sign", "disburse"):
+        assert stack.call("POST", f"{path}/{step}", world.board_a, {"date": "2026-01-03"}).status_code == 200
+    assert stack.call("POST", f"{path}/payments", world.board_a, {"amount": 1, "date": "2026-01-20"}).ok
+    return {"partner_id": partner.json()["id"], "contract_id": contract.json()["id"], "due_on": "2026-01-10"}
 
 
 @pytest.fixture(scope="module")

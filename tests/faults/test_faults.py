@@ -15,10 +15,12 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from services.ledger.application import local_today
 from services.ledger.policies import MEMBERSHIP_EVENTS
 from services.membership.domain import ACTIVITY_EVENTS, REPORTING_EVENTS, counts_as_activity
 from services.membership.projections import DIRECTORY, MEMBER_LIST
@@ -45,7 +47,8 @@ def test_no_loss_and_no_duplicate_through_faults(stack: FaultStack):
         wait_for(lambda c=cooperative, m=member, t=token: stack.call(
             "GET", f"/cooperatives/{c}/members/{m}/savings", t).status_code == 200,
             what="savings accounts open")
-    workload = Workload(stack, [world.a, world.b], ready)
+    workload = Workload(stack, [world.a, world.b], ready, contracts=[
+        financing_contract(stack, world.a, world.m1), financing_contract(stack, world.b, world.b1)])
     timeline: list[tuple[str, float, float]] = []
 
     def fault(name: str, inject: Callable[[], None]) -> None:
@@ -83,6 +86,21 @@ def test_no_loss_and_no_duplicate_through_faults(stack: FaultStack):
         time.sleep(1.0)
     assert not problems, "after recovery:\n  " + "\n  ".join(problems[:40])
     print(f"[faults] verified: {settled.summary}", flush=True)
+
+
+def financing_contract(stack: FaultStack, cooperative: str, member: str) -> tuple[str, str]:
+    """A disbursed murabahah owing far more than the workload pays (no payment is an over-payment)."""
+    token = stack.token("coop_admin", cooperative_id=cooperative)
+    first_due = (local_today() + timedelta(days=40)).isoformat()
+    answer = stack.call("POST", f"/cooperatives/{cooperative}/financing", token, {
+        "member_id": member, "product": "murabahah", "terms": {
+            "cost": 900_000_000, "margin": 90_000_000, "tenor_months": 12, "first_due_on": first_due,
+            "late_fee": 10_000}})
+    assert answer.status_code == 201, answer.text
+    contract = answer.json()["id"]
+    for step in ("approve", "sign", "disburse"):
+        assert stack.call("POST", f"/cooperatives/{cooperative}/financing/{contract}/{step}", token).ok
+    return cooperative, contract
 
 
 # -- faults -------------------------------------------------------------------------------------
@@ -172,6 +190,7 @@ class Verifier:
         found += self._ledger_consumers(membership, ledger, m_events, l_events)
         found += self._ledger_read_models(ledger, l_events)
         found += self._books_and_savings(l_events)
+        found += self._financing_postings(l_events)
         self.summary.update(membership_events=len(m_events), ledger_events=len(l_events),
                             membership_commits=len(m_commits), ledger_commits=len(l_commits))
         return found
@@ -179,7 +198,8 @@ class Verifier:
     # every command the client got a 2xx for: exactly one effect; the others: none at all
     def _commands(self, m_commits, l_commits, m_events, l_events) -> list[str]:
         found = []
-        by_command = Counter(c["command_id"] for c in [*m_commits, *l_commits])
+        f_commits = list(self.stack.database("financing")["commits"].find({"end": {"$gte": 1}}))
+        by_command = Counter(c["command_id"] for c in [*m_commits, *l_commits, *f_commits])
         applied = Counter(e["payload"]["nik"] for _c, e in of_type(m_events, "membership.MemberApplied"))
         admitted = Counter(c["stream_id"] for c, _e in of_type(m_events, "membership.MemberAdmitted"))
         registered = Counter(e["payload"]["registration_number"]
@@ -209,7 +229,7 @@ class Verifier:
         # (then it is that command's one effect, which the client's retry was answered with)
         failed_ids = {a.request_id: c for c in self.workload.commands for a in c.failed_attempts}
         ambiguous = 0
-        for commit in [*m_commits, *l_commits]:
+        for commit in [*m_commits, *l_commits, *f_commits]:
             command = failed_ids.get(commit["correlation_id"])
             if command is None:
                 continue
@@ -217,6 +237,24 @@ class Verifier:
                 found.append(f"{command.kind} {command.key}: a failed attempt stored {commit['command_id']}")
             ambiguous += 1
         self.summary["stored_by_an_attempt_answered_503"] = ambiguous
+        return found
+
+    def _financing_postings(self, l_events) -> list[str]:
+        """Every accepted payment: one PaymentReceived, and exactly one ledger posting of it."""
+        found = []
+        financing = self.stack.database("financing")["commits"].find({"end": {"$gte": 1}})
+        received = {c["command_id"]: e for c in financing for e in c["events"]
+                    if e["event_type"] == "financing.PaymentReceived"}
+        posted = Counter(e["payload"]["source"]["id"] for _c, e in of_type(l_events, "ledger.JournalEntryPosted")
+                         if (e["payload"]["source"] or {}).get("service") == "financing")
+        paid = [c for c in self.workload.commands if c.kind == "pay" and c.succeeded]
+        for command in paid:
+            event = received.get(command.command_id)
+            if event is None or event["payload"]["amount"] != command.amount:
+                found.append(f"pay {command.key}: stored {event and event['payload']['amount']}")
+            elif posted[event["event_id"]] != 1:
+                found.append(f"pay {command.key}: {posted[event['event_id']]} ledger postings")
+        self.summary["payments_checked"] = len(paid)
         return found
 
     def _membership_read_models(self, membership, m_events) -> list[str]:

@@ -44,7 +44,7 @@ class Attempt:
 
 @dataclass
 class Command:
-    kind: str  # register, apply, admit, deposit, withdraw
+    kind: str  # register, apply, admit, deposit, withdraw, pay (a financing instalment)
     path: str
     body: dict[str, Any] | None
     principal: Principal
@@ -76,10 +76,11 @@ class Workload:
     deposits and withdrawals of members whose savings are open (`ready`)."""
 
     def __init__(self, stack, cooperatives: list[str], ready: list[tuple[str, str]], rate: float = 10.0,
-                 users: int = 4, seed: int = 6):
+                 users: int = 4, seed: int = 6, contracts: list[tuple[str, str]] = ()):
         self.stack = stack
         self.cooperatives = cooperatives
         self.ready = list(ready)  # (cooperative, member) whose savings account is open
+        self.contracts = list(contracts)  # (cooperative, contract) disbursed, owing far more than is paid
         self.rate = rate
         self.users = users
         self.random = random.Random(seed)
@@ -119,8 +120,14 @@ class Workload:
 
     # -- choosing -----------------------------------------------------------------------------
     def next_command(self) -> Command:
-        weights = {"register": 2, "apply": 30, "admit": 25, "deposit": 30, "withdraw": 15}
+        weights = {"register": 2, "apply": 30, "admit": 25, "deposit": 30, "withdraw": 15,
+                   "pay": 15 if self.contracts else 0}
         kind = self.random.choices(list(weights), list(weights.values()))[0]
+        if kind == "pay":
+            cooperative, contract = self.random.choice(self.contracts)
+            amount = self.random.randrange(1_000, 50_000, 500)
+            return self._command("pay", f"/cooperatives/{cooperative}/financing/{contract}/payments",
+                                 {"amount": amount, "date": self.today}, cooperative, None, amount)
         if kind == "admit" and self.applied:
             cooperative, member = self.applied.popleft()
             return self._command("admit", f"/cooperatives/{cooperative}/members/{member}/admit", None,

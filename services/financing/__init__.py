@@ -1,0 +1,1 @@
+"""Financing (syariah contracts): see domain.py and service.py."""
