@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from .ledger_routes import LEDGER_ROUTES
 from .membership_routes import MEMBER_ACTIONS, MEMBERSHIP_ROUTES
+from .networking_routes import NETWORKING_ROUTES
 from .routing import PREFIX, Call, Route
 
-ROUTES: dict[str, Route] = {route.name: route for route in [*MEMBERSHIP_ROUTES, *LEDGER_ROUTES]}
+ROUTES: dict[str, Route] = {route.name: route for route in [*MEMBERSHIP_ROUTES, *LEDGER_ROUTES,
+                                                              *NETWORKING_ROUTES]}
 SERVICES = sorted({route.service for route in ROUTES.values()})
 
 __all__ = ["MEMBER_ACTIONS", "PREFIX", "ROUTES", "SERVICES", "Call", "Route"]

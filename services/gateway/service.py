@@ -18,6 +18,7 @@ class GatewayService:
     gateway = GatewayProvider()
     membership = ExpiringRpcProxy("membership")
     ledger = ExpiringRpcProxy("ledger")
+    networking = ExpiringRpcProxy("networking")
 
     @api("GET", "/api/v1/openapi.json")
     def openapi(self, request: Request) -> Response:

@@ -83,6 +83,7 @@ class Stack:
             "GATEWAY_METRICS_PORT": str(self.metrics_port),
             "MEMBERSHIP_METRICS_PORT": str(free_port()),
             "LEDGER_METRICS_PORT": str(free_port()),
+            "NETWORKING_METRICS_PORT": str(free_port()),
             "GATEWAY_RPC_TIMEOUT": str(RPC_TIMEOUT),
         }
         self.processes: dict[str, Any] = {}
