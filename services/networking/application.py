@@ -49,8 +49,9 @@ class Networking:
         try:
             profile = self.services.call("membership", "get_cooperative", cooperative_id)
         except DomainError as error:
-            if error.code == "not_found":
-                raise DomainError("not_found", f"cooperative {cooperative_id} does not exist",
+            if error.code == "not_found":  # named in the path: 404; in the body: the body is wrong
+                code = "not_found" if field == "cooperative_id" else "validation_error"
+                raise DomainError(code, f"cooperative {cooperative_id} does not exist",
                                   {field: ["unknown cooperative"]}) from None
             raise
         return self.record_cooperative(cooperative_id, profile, CommandContext.new(
