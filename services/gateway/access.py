@@ -80,4 +80,42 @@ def describe(policy: Policy) -> str:
         financing_reader: "coop_admin of the cooperative; a member (own contracts); a partner (the "
                           "contracts it funds or guarantees)",
     }
-    return words[policy]
+    return {**words, **NETWORKING_WORDS}[policy]
+
+
+# -- Networking: /catalog, /orders and /partnerships are not under a cooperative's path. Their
+# parties are known only to the order or partnership, so these policies admit the roles that can
+# be a party, and the networking service answers 403 to a principal that is not one.
+def any_token(principal: Principal, path: Mapping[str, str]) -> bool:
+    return True
+
+
+def cooperative_principal(principal: Principal, path: Mapping[str, str]) -> bool:
+    """A cooperative's board or a member (the order's buyer or seller, decided by networking)."""
+    return principal.role in ("coop_admin", "member")
+
+
+def order_reader(principal: Principal, path: Mapping[str, str]) -> bool:
+    return principal.role in ("coop_admin", "member", "network_admin")
+
+
+def partnership_proposer(principal: Principal, path: Mapping[str, str]) -> bool:
+    return principal.role in ("coop_admin", "network_admin")
+
+
+def partnership_party(principal: Principal, path: Mapping[str, str]) -> bool:
+    return principal.role in ("coop_admin", "partner")
+
+
+def partnership_reader(principal: Principal, path: Mapping[str, str]) -> bool:
+    return principal.role in ("coop_admin", "partner", "network_admin")
+
+
+NETWORKING_WORDS: dict[Policy, str] = {
+    any_token: "any token",
+    cooperative_principal: "coop_admin or member; the service decides whether it is the order's party",
+    order_reader: "the order's parties, or network_admin",
+    partnership_proposer: "coop_admin (a party) or network_admin",
+    partnership_party: "each party's coop_admin or the partner itself",
+    partnership_reader: "the parties, or network_admin",
+}

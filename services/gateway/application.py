@@ -44,7 +44,7 @@ class Gateway:
         headers = {}
         try:
             principal = authenticate(request.headers.get("Authorization"), self.secret)
-            body = read_json(request, self.max_body_bytes) if route.method == "POST" else None
+            body = read_json(request, self.max_body_bytes) if route.method in ("POST", "PATCH") else None
             context = {"command_id": new_id(), "correlation_id": request_id}
             key = request.headers.get("Idempotency-Key")
             if route.method != "POST" or key is None:

@@ -21,6 +21,7 @@ class GatewayService:
     ledger = ExpiringRpcProxy("ledger")
     feed = ExpiringRpcProxy("feed")
     financing = ExpiringRpcProxy("financing")
+    networking = ExpiringRpcProxy("networking")
 
     @property
     def partner_registration(self) -> PartnerRegistration:

@@ -85,6 +85,7 @@ class Stack:
             "LEDGER_METRICS_PORT": str(free_port()),
             "FEED_METRICS_PORT": str(free_port()),
             "FINANCING_METRICS_PORT": str(free_port()),
+            "NETWORKING_METRICS_PORT": str(free_port()),
             "GATEWAY_RPC_TIMEOUT": str(RPC_TIMEOUT),
         }
         self.processes: dict[str, Any] = {}

@@ -1,0 +1,1 @@
+"""Networking: the cooperatives' e-commerce network (catalog, orders, partnerships)."""

@@ -1,0 +1,94 @@
+"""Catalog use cases: list and change products, search the network's catalog."""
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+from shared.aggregate import DomainError
+from shared.application import CommandContext
+from shared.envelope import derived_id, utc_now
+from shared.projection import read_model
+from shared.validation import validated
+
+from .domain import Cooperative, Product
+from .projections import CATALOG, DISSOLVED
+from .schemas import CatalogQuerySchema, ChangeProductSchema, ListProductSchema
+from .search import search
+
+ITEM_FIELDS = ("id", "cooperative_id", "seller_name", "seller_regency", "name", "category", "unit", "price",
+               "description", "halal_certificate", "opop")
+
+
+class CatalogUseCases:
+    def __init__(self, app: Any, database: Any, cooperative: Callable[[str, str], Cooperative]):
+        self.app, self.database, self.cooperative = app, database, cooperative
+
+    def list_product(self, cooperative_id: str, data: Any, context: dict | None) -> dict[str, Any]:
+        fields = validated(ListProductSchema, data)
+        command = CommandContext.from_wire(context)
+        seller = self.cooperative(cooperative_id, "cooperative_id")
+        product_id = derived_id("networking-product", command.command_id)
+        outcome = self.app.execute(Product, product_id,
+                                   lambda p: p.list(seller=seller, now=utc_now(), **fields), command)
+        return outcome.aggregate.to_dict()
+
+    def change_product(self, cooperative_id: str, product_id: str, data: Any, context: dict | None
+                       ) -> dict[str, Any]:
+        fields = validated(ChangeProductSchema, data)
+        product = self.product(cooperative_id, product_id)
+        if product.delisted:
+            raise DomainError("product_delisted", f"product {product_id} is delisted")
+        outcome = self.app.execute(Product, product_id, lambda p: p.change(
+            price=fields.get("price"), stock_added=fields.get("stock_added"),
+            delisted=fields.get("delisted")),
+            CommandContext.from_wire(context))
+        return outcome.aggregate.to_dict()
+
+    def get_product(self, cooperative_id: str, product_id: str) -> dict[str, Any]:
+        return self.product(cooperative_id, product_id).to_dict()
+
+    def product(self, cooperative_id: str, product_id: str) -> Product:
+        product = self.app.load(Product, product_id, fresh=True)
+        if not product.exists or product.cooperative_id != cooperative_id:
+            raise DomainError("not_found", f"product {product_id} does not exist")
+        return product
+
+    def search(self, query: Any) -> dict[str, Any]:
+        """One page of hits; `next` is the offset of the following page (opaque to clients)."""
+        filters = validated(CatalogQuerySchema, query)
+        terms = read_model(self.database, CATALOG, "catalog_terms")
+        cache: dict[str, dict[str, int]] = {}
+
+        def postings(term: str) -> dict[str, int]:
+            if term not in cache:
+                cache[term] = (terms.find_one({"_id": term}) or {}).get("ids", {})
+            return cache[term]
+
+        dissolved = set((terms.find_one({"_id": DISSOLVED}) or {}).get("ids", {}))
+        hits = search(filters, postings, dissolved)
+        start, limit = _offset(filters["cursor"]), filters["limit"]
+        page = hits[start:start + limit]
+        products = read_model(self.database, CATALOG, "products")
+        found = {doc["_id"]: doc for doc in (products.find_one({"_id": pid}) for pid in page) if doc}
+        items = [{**{key: found[pid].get(key) for key in ITEM_FIELDS},
+                  "stock_available": found[pid]["available"]} for pid in page if pid in found]
+        more = start + limit < len(hits)
+        return {"items": items, "next": _encode(start + limit) if more else None}
+
+
+def _encode(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if text.startswith("o:") and text[2:].isdigit():
+            return int(text[2:])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise DomainError("validation_error", "invalid cursor", {"cursor": ["invalid cursor"]})
