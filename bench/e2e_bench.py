@@ -39,8 +39,8 @@ from nameko.standalone.rpc import ClusterRpcProxy
 import shared.providers  # noqa: F401 - DomainError crosses RPC as itself
 from shared.checkpoints import Checkpoints
 from shared.envelope import new_id
-from shared.eventstore import _key
 from shared.projection import generation, read_model
+from shared.stream_index import position_key as _key
 
 REPO = Path(__file__).resolve().parent.parent
 LOG = REPO / ".run" / "bench-e2e.log"

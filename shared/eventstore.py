@@ -20,8 +20,6 @@ Reading a stream goes through its index entries (stream_index.py), inserted with
 (one insert_many, ordered: one transaction on FerretDB). An entry missing because a writer
 died between the two writes (MongoDB does not make insert_many atomic) is put back by the next
 writer of that stream, by a retry of the command, and by the relay.
-
-Hardening (issue 10):
 * A command id names one command on one stream: reused for another stream it raises
   CommandIdReused (409), never a silent duplicate that stored nothing.
 * "Nothing was stored" (StoreUnavailable) is said only when known: a write whose outcome is
@@ -38,7 +36,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pymongo.collection import Collection
@@ -55,7 +52,18 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from . import snapshots
-from .aggregate import DomainError
+from .commits import (
+    MAX_EVENTS_PER_COMMIT,
+    RETRY_AFTER,
+    CommandIdReused,
+    Commit,
+    ConcurrencyError,
+    NewEvent,
+    OutcomeUnknown,
+    StoreUnavailable,
+    commit_from,
+    envelopes_of,
+)
 from .envelope import Envelope, new_id, utc_now
 from .holes import Holes
 from .registry import EventRegistry
@@ -73,61 +81,6 @@ from .stream_index import (
 
 __all__ = ["INDEX_ENTRY", "Commit", "CommandIdReused", "ConcurrencyError", "EventStore", "NewEvent",
            "OutcomeUnknown", "StoreUnavailable", "connect"]
-
-MAX_EVENTS_PER_COMMIT = 1000
-_key = position_key  # the name tests and older callers use
-#: Seconds a caller should wait before retrying a command whose outcome is unknown.
-RETRY_AFTER = 1
-
-
-class ConcurrencyError(Exception):
-    """The stream moved on since it was read: reload and decide again."""
-
-
-class StoreUnavailable(Exception):
-    """The store did not answer; nothing was stored."""
-
-
-class OutcomeUnknown(StoreUnavailable):
-    """The store may or may not have stored the command: retry it with the same command id
-    (which stores it at most once), after `retry_after` seconds."""
-
-    def __init__(self, message: str, command_id: str = "", retry_after: int = RETRY_AFTER):
-        super().__init__(message, command_id, retry_after)
-        self.message, self.command_id, self.retry_after = message, command_id, retry_after
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class CommandIdReused(DomainError):
-    """A command id already stored for another stream: a caller's bug, not a duplicate."""
-
-    def __init__(self, code: str = "conflict", message: str = "", fields: dict[str, Any] | None = None):
-        super().__init__(code, message or "this command id was already used for another stream", fields)
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    event_type: str
-    payload: dict[str, Any]
-    event_id: str = ""
-    occurred_at: str = ""
-
-
-@dataclass(frozen=True)
-class Commit:
-    command_id: str
-    stream_type: str
-    stream_id: str
-    first_version: int
-    last_version: int
-    first_position: int
-    last_position: int
-    events: list[Envelope]
-    #: True when the command had been stored before and this is its first result.
-    duplicate: bool = False
-
 
 class EventStore:
     def __init__(self, database: Database, registry: EventRegistry | None = None):
@@ -351,7 +304,7 @@ class EventStore:
             version = after_version
             while entry := self.stream_index.find_one(
                     {"_id": stream_key(stream_type, stream_id, version + 1)}, {"_id": 0}):
-                document = self.commits.find_one({"_id": _key(entry["position"])})
+                document = self.commits.find_one({"_id": position_key(entry["position"])})
                 if document is None:  # only if commits were removed behind the store's back
                     raise StoreUnavailable(f"event store {self.database.name!r}: the commit at position "
                                            f"{entry['position']} of {stream_type} {stream_id} is missing")
@@ -418,7 +371,8 @@ class EventStore:
 
     def has_position(self, position: int) -> bool:
         """Cheap check that a commit starts at `position` (a lookup by `_id`)."""
-        return self._guard(lambda: self.commits.find_one({"_id": _key(position)}, {"_id": 1})) is not None
+        found = self._guard(lambda: self.commits.find_one({"_id": position_key(position)}, {"_id": 1}))
+        return found is not None
 
     # -- snapshots -----------------------------------------------------------------------------
     def save_snapshot(self, stream_type: str, stream_id: str, version: int, state: dict[str, Any],
@@ -438,36 +392,8 @@ class EventStore:
             return None
         return document["version"], snapshots.decode(document["state_json"])
 
-    # -- envelopes -----------------------------------------------------------------------------
     def _envelopes(self, document: dict[str, Any], upcast: bool = True) -> list[Envelope]:
-        envelopes = []
-        for offset, event in enumerate(document["events"]):
-            envelope = Envelope(
-                event_id=event["event_id"],
-                event_type=event["event_type"],
-                schema_version=event["schema_version"],
-                stream_type=document["stream_type"],
-                stream_id=document["stream_id"],
-                stream_version=event["stream_version"],
-                position=document["position"] + offset,
-                occurred_at=event["occurred_at"],
-                cooperative_id=document["cooperative_id"],
-                correlation_id=document["correlation_id"],
-                causation_id=document["causation_id"],
-                payload=event["payload"],
-            )
-            envelopes.append(self.registry.upcast(envelope) if self.registry and upcast else envelope)
-        return envelopes
+        return envelopes_of(document, self.registry, upcast)
 
     def _commit_from(self, document: dict[str, Any], duplicate: bool = False) -> Commit:
-        return Commit(
-            command_id=document["command_id"],
-            stream_type=document["stream_type"],
-            stream_id=document["stream_id"],
-            first_version=document["first_version"],
-            last_version=document["last_version"],
-            first_position=document["position"],
-            last_position=document["end"],
-            events=self._envelopes(document),
-            duplicate=duplicate,
-        )
+        return commit_from(document, self.registry, duplicate)
