@@ -76,19 +76,20 @@ def _output_to(path: Path) -> Iterator[None]:
 class Network:
     """The e2e Stack, quiet, plus (optionally) the echo service; `rpc` is a cluster proxy."""
 
-    def __init__(self, echo: bool = False):
+    def __init__(self, echo: bool = False, services: tuple[str, ...] = ("membership", "ledger", "gateway")):
         from tests.e2e.conftest import Stack  # imported here: it makes the session's vhost
 
         self.stack = Stack()
         self.stack.env["KOPNET_LOG_LEVEL"] = "WARNING"
         self.stack.env["GATEWAY_RPC_TIMEOUT"] = "5"  # the production default (the e2e tests use 2 s)
         self.echo = echo
+        self.services = services
         self.echo_process: subprocess.Popen | None = None
 
     def __enter__(self) -> Network:
         try:
             with _output_to(LOG):
-                self.stack.start("membership", "ledger", "gateway")
+                self.stack.start(*self.services)
                 if self.echo:
                     self.echo_process = subprocess.Popen(
                         [sys.executable, "-m", "shared.cli", "run", ECHO],
@@ -213,6 +214,18 @@ def _answers(echo: Any) -> bool:
 
 
 # -- e2e latency ---------------------------------------------------------------------------------
+def offer(one: Callable[[int], None], first: int, seconds: int, rate: float = E2E_RATE) -> None:
+    """Starts one(n) for n = first, first + 1, ... at a fixed rate for `seconds` (an open loop: a
+    slow answer never delays the next offer), then waits for all of them."""
+    pool = eventlet.GreenPool(500)
+    interval, next_at = 1 / rate, time.monotonic()
+    for n in range(first, first + int(rate * seconds)):
+        pool.spawn_n(one, n)
+        next_at += interval
+        eventlet.sleep(max(0.0, next_at - time.monotonic()))
+    pool.waitall()
+
+
 def e2e_latency(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
     with Network() as network:
         targets = [network.cooperative(10) for _ in range(4)]  # 40 members, about one deposit a second each
@@ -252,22 +265,12 @@ def e2e_latency(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
                 eventlet.sleep(0.005 if waited < 0.2 else 0.05)
             latencies.append((time.perf_counter() - started) * 1000)
 
-        pool = eventlet.GreenPool(500)
-
-        def offer(first: int, seconds: int) -> None:
-            interval, next_at = 1 / E2E_RATE, time.monotonic()
-            for n in range(first, first + int(E2E_RATE * seconds)):
-                pool.spawn_n(one, n)
-                next_at += interval
-                eventlet.sleep(max(0.0, next_at - time.monotonic()))
-            pool.waitall()
-
         # warm up at the same rate (connections, pools, caches), then measure the steady state
-        offer(0, E2E_WARMUP_SECONDS)
+        offer(one, 0, E2E_WARMUP_SECONDS)
         latencies.clear()
         errors.clear()
         with _collector_paused():
-            offer(10_000, E2E_SECONDS)
+            offer(one, 10_000, E2E_SECONDS)
     detail = (f"HTTP sukarela deposit until its entry is in the ledger's read model; {len(latencies)} of "
               f"{int(E2E_RATE * E2E_SECONDS)} commands offered at {E2E_RATE:.0f}/s for {E2E_SECONDS}s, "
               f"{len(errors)} errors")
