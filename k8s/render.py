@@ -63,7 +63,10 @@ def secret_env(name: str, key: str) -> dict[str, Any]:
 
 
 def deployment(name: str, spec: Spec, image: str) -> dict[str, Any]:
-    env = [secret_env("AMQP_URI", "AMQP_URI"), secret_env("MONGODB_URI", "MONGODB_URI")]
+    # the feed's own broker user (key FEED_AMQP_URI) has the `administrator` tag: it creates
+    # partners' users through the management API; no other service needs that tag
+    amqp_key = "FEED_AMQP_URI" if name == "feed" else "AMQP_URI"
+    env = [secret_env("AMQP_URI", amqp_key), secret_env("MONGODB_URI", "MONGODB_URI")]
     ports = [{"name": "metrics", "containerPort": spec.port, "protocol": "TCP"}]
     container: dict[str, Any] = {"name": name, "image": image, "imagePullPolicy": "IfNotPresent",
                                  "command": ["kopnet", "run", name]}

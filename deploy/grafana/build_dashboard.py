@@ -93,6 +93,21 @@ SECTIONS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = 
          [("sum(rabbitmq_queue_messages_ready)", "ready"),
           ("sum(rabbitmq_queue_messages_unacked)", "unacknowledged")]),
     ]),
+    # services/feed/monitor.py; every feed replica exports each partner's gauges, hence max by
+    ("Partner feed", [
+        ("Partner queue depth", "short", "Messages waiting in partner.<id>, ready and unacknowledged "
+         "(alert KopnetPartnerQueueGrowing above 10000 and not draining for 30m).",
+         [(f"max by (partner) (kopnet_feed_queue_messages{{{SVC}}})", "{{partner}}")]),
+        ("Oldest message in partner queue", "s", "Age of the message at the head of partner.<id>: how "
+         "long the partner has not consumed.",
+         [(f"max by (partner) (kopnet_feed_queue_oldest_message_age_seconds{{{SVC}}})", "{{partner}}")]),
+        ("Feed lag", "s", "From an event's occurred_at until RabbitMQ confirmed it on the partner's "
+         "queue (last batch relayed; the settle delay included).",
+         [(f"max by (partner) (kopnet_feed_lag_seconds{{{SVC}}})", "{{partner}}")]),
+        ("Events fed per second", "ops", "Events appended to each partner's feed (the replay and "
+         "the queue alike).",
+         [(rate("kopnet_feed_events_total", "partner"), "{{partner}}")]),
+    ]),
 ]
 
 

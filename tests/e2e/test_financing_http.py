@@ -103,7 +103,7 @@ def net(stack, world) -> Network:
 def test_partners_are_registered_listed_and_each_sees_only_itself(net, stack):
     registered = net.partner("pegadaian")
     assert set(registered) == {"id", "name", "kind", "feed"} and registered["kind"] == "pegadaian"
-    assert registered["feed"]["queue"] == f"partner.{registered['id']}"  # its feed's access, given once
+    assert registered["feed"]["queue"] == f"partner.{registered['id']}"  # its feed access, given once
     assert_error(stack.call("POST", "/partners", net.admin, {"name": "X", "kind": "koperasi"}), 400,
                  "validation_error")
     listed = wait_for(lambda: (page := stack.call("GET", "/partners?limit=200", net.admin).json()) and

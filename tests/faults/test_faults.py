@@ -1,12 +1,14 @@
 """Faults under a steady stream of commands through the gateway, then: nothing lost, nothing twice.
 
-One run, one stream (tests/faults/workload.py, 10 commands/s), five faults in turn with the
+One run, one stream (tests/faults/workload.py, 10 commands/s), six faults in turn with the
 stream running: kill -9 membership and restart it; the same for the ledger; kill RabbitMQ and
 restart it; kill the store and restart it; kill the membership relay while the store holds
-events it has not published. After the stream stops and the network settles, every command the
+events it has not published; kill the feed while its store holds a partner's entries it has not
+published (partner_feed.py). After the stream stops and the network settles, every command the
 client got a 2xx for has exactly one stored effect; every event reached each consumer and each
 read model exactly once; every cooperative's trial balance is balanced and every savings
-balance is its deposits minus its withdrawals; every failed attempt was a 503/409 in the error
+balance is its deposits minus its withdrawals; the partner's queue and GET /feed hold every
+event it is entitled to once, at the same gap-free positions; every failed attempt was a 503/409 in the error
 format, and a command that never succeeded left nothing behind.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tests.conftest import wait_for
 from tests.e2e.conftest import World
 
 from .conftest import FaultStack, infra
+from .partner_feed import PartnerFeed
 from .workload import Command, Workload
 
 VARIANT = "tests.support.pausable_membership.service"
@@ -47,8 +50,11 @@ def test_no_loss_and_no_duplicate_through_faults(stack: FaultStack):
         wait_for(lambda c=cooperative, m=member, t=token: stack.call(
             "GET", f"/cooperatives/{c}/members/{m}/savings", t).status_code == 200,
             what="savings accounts open")
+    partner = PartnerFeed(stack)  # funds one contract: each payment on it is the partner's event
+    funded = financing_contract(stack, world.a, world.m1, **partner.funding)
+    partner.contract = funded[1]
     workload = Workload(stack, [world.a, world.b], ready, contracts=[
-        financing_contract(stack, world.a, world.m1), financing_contract(stack, world.b, world.b1)])
+        funded, financing_contract(stack, world.b, world.b1)])
     timeline: list[tuple[str, float, float]] = []
 
     def fault(name: str, inject: Callable[[], None]) -> None:
@@ -69,6 +75,7 @@ def test_no_loss_and_no_duplicate_through_faults(stack: FaultStack):
         fault("kill RabbitMQ, restart", lambda: infra("restart-rabbitmq", "--kill"))
         fault("kill the store, restart", lambda: infra("restart-store", "--kill"))
         fault("kill the relay between store and publish", lambda: kill_relay_with_backlog(stack))
+        fault("kill the feed between store and publish", partner.kill_between_store_and_publish)
         time.sleep(STEADY)
         stack.running("membership", "ledger", "gateway")
     finally:
@@ -80,22 +87,22 @@ def test_no_loss_and_no_duplicate_through_faults(stack: FaultStack):
     settled = Verifier(stack, workload)
     deadline = time.monotonic() + 90
     while True:  # read models and consumers catch up after the last fault
-        problems = settled.problems()
+        problems = settled.problems() + partner.problems()
         if not problems or time.monotonic() > deadline:
             break
         time.sleep(1.0)
     assert not problems, "after recovery:\n  " + "\n  ".join(problems[:40])
-    print(f"[faults] verified: {settled.summary}", flush=True)
+    print(f"[faults] verified: {settled.summary} {partner.summary}", flush=True)
 
 
-def financing_contract(stack: FaultStack, cooperative: str, member: str) -> tuple[str, str]:
+def financing_contract(stack: FaultStack, cooperative: str, member: str, **funding: Any) -> tuple[str, str]:
     """A disbursed murabahah owing far more than the workload pays (no payment is an over-payment)."""
     token = stack.token("coop_admin", cooperative_id=cooperative)
     first_due = (local_today() + timedelta(days=40)).isoformat()
     answer = stack.call("POST", f"/cooperatives/{cooperative}/financing", token, {
         "member_id": member, "product": "murabahah", "terms": {
             "cost": 900_000_000, "margin": 90_000_000, "tenor_months": 12, "first_due_on": first_due,
-            "late_fee": 10_000}})
+            "late_fee": 10_000}, **funding})
     assert answer.status_code == 201, answer.text
     contract = answer.json()["id"]
     for step in ("approve", "sign", "disburse"):

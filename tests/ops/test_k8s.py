@@ -116,6 +116,7 @@ def test_every_service_is_deployable(name):
     assert {ref["name"] for ref in refs.values()} == {"kopnet-secrets"}
     expected = {"AMQP_URI", "MONGODB_URI"} | ({"KOPNET_JWT_SECRET"} if name == "gateway" else set())
     assert set(refs) == expected
+    assert refs["AMQP_URI"]["key"] == ("FEED_AMQP_URI" if name == "feed" else "AMQP_URI")  # its admin user
     assert by_kind("Service")[name]["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     hpa = by_kind("HorizontalPodAutoscaler")[name]["spec"]
     assert hpa["scaleTargetRef"]["name"] == name and hpa["minReplicas"] >= 2

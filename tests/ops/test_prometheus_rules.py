@@ -9,7 +9,8 @@ from tests.ops.conftest import PROMETHEUS_DIR, run, tool
 
 ALERTS = ["KopnetServiceDown", "RabbitMQDown", "KopnetOutboxBacklogGrowing", "KopnetProjectionLagHigh",
           "KopnetProjectionBehind", "KopnetMessagesParked", "KopnetGatewayErrorRateHigh",
-          "KopnetRpcLatencyHigh", "KopnetRelayEventUnpublishable", "KopnetPositionHole", "KopnetLoopFailing"]
+          "KopnetRpcLatencyHigh", "KopnetRelayEventUnpublishable", "KopnetPositionHole", "KopnetLoopFailing",
+          "KopnetPartnerQueueGrowing"]
 
 
 def alert_rules() -> dict[str, dict]:
@@ -19,7 +20,7 @@ def alert_rules() -> dict[str, dict]:
 
 def test_scrape_config_and_rules_pass_promtool():
     out = run([tool("promtool"), "check", "config", "prometheus.yml"], cwd=PROMETHEUS_DIR).stdout
-    assert "SUCCESS: 11 rules found" in out
+    assert "SUCCESS: 12 rules found" in out
     run([tool("promtool"), "check", "rules", "alerts.yml"], cwd=PROMETHEUS_DIR)
 
 
