@@ -55,7 +55,7 @@ class Ledger:
 
 def network(ledger: Ledger) -> tuple[Networking, MemoryEventStore]:
     store = MemoryEventStore(registry)
-    kernel = SimpleNamespace(application=Application(store, registry),
+    kernel = SimpleNamespace(application=Application(store, registry), store=store,
                              database=MemoryDatabase(store, [cls() for cls in PROJECTIONS]))
     return Networking(kernel, ledger, today=lambda: date(2026, 6, 1)), store  # type: ignore[arg-type]
 
