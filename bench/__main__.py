@@ -23,7 +23,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench import e2e_bench, financing_bench, kernel_bench, peer_bench  # noqa: E402
+from bench import catalog_bench, e2e_bench, financing_bench, kernel_bench, peer_bench  # noqa: E402
 from shared.config import DEFAULTS  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -47,8 +47,8 @@ def main() -> int:
     started = time.monotonic()
     figures: dict[str, dict] = {}
     load_before = os.getloadavg()
-    for name, measure in [*peer_bench.FIGURES, *kernel_bench.FIGURES, *e2e_bench.FIGURES,
-                          *financing_bench.FIGURES]:
+    for name, measure in [*peer_bench.FIGURES, *kernel_bench.FIGURES, *catalog_bench.FIGURES,
+                          *e2e_bench.FIGURES, *financing_bench.FIGURES]:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         figures.update(measure(amqp_uri, mongodb_uri, run_id))
     result = {

@@ -19,6 +19,7 @@ from shared.config import load_config
 from shared.envelope import derived_id, new_id
 
 from .auth import Principal, sign
+from .demo_networking import load_networking
 
 CONFIG = Path(__file__).with_name("config.yml")
 
@@ -43,6 +44,7 @@ LIFECYCLES = [
     ("Rina Marlina", ["admit", "exit"]),                      # exited
     ("Asep Sunandar", ["admit"]),
 ]
+BANK = {"name": "Bank Syariah Jabar", "kind": "bank_syariah"}
 SHU_ALLOCATION = {"reserve": 40, "jasa_modal": 20, "jasa_usaha": 25, "board": 5, "staff": 5,
                   "education": 3, "social": 2}
 
@@ -98,14 +100,15 @@ def load(client: DemoClient) -> tuple[str, str]:
     client.post(board, f"/cooperatives/{ids[0]}/annual-meetings", rat,
                 f"{ids[0]}:rat:{rat['fiscal_year']}:{rat['held_on']}", done_already=True)
     load_financing(client, ids[0], [members[1], members[3], members[5]], local_today())
+    bank = client.post(admin, "/partners", BANK, "partner:bank")["id"]  # replayed: registered just above
+    load_networking(client, ids, members[1], bank, local_today())
     return ids[0], members[1]
 
 
 def load_financing(client: DemoClient, cooperative_id: str, members: list[str], today: date) -> None:
     """Two partners; three contracts of admitted members, applied 60 days ago and disbursed."""
     admin, board = Principal("network_admin"), Principal("coop_admin", cooperative_id=cooperative_id)
-    bank = client.post(admin, "/partners", {"name": "Bank Syariah Jabar", "kind": "bank_syariah"},
-                       "partner:bank")["id"]
+    bank = client.post(admin, "/partners", BANK, "partner:bank")["id"]
     jamkrida = client.post(admin, "/partners", {"name": "Jamkrida Jabar", "kind": "jamkrida"},
                            "partner:jamkrida")["id"]
     applied, first_due = (today - timedelta(days=60)).isoformat(), (today - timedelta(days=30)).isoformat()

@@ -6,17 +6,21 @@ import binascii
 from collections.abc import Callable
 from typing import Any
 
+import eventlet
+
 from shared.aggregate import DomainError
 from shared.application import CommandContext
 from shared.envelope import derived_id, utc_now
 from shared.projection import read_model
+from shared.store_connection import is_ferretdb
 from shared.validation import validated
 
 from .domain import Cooperative, Product
 from .projections import CATALOG, DISSOLVED
 from .schemas import CatalogQuerySchema, ChangeProductSchema, ListProductSchema
-from .search import search
+from .search import FILTER_INDEXES, TEXT_INDEX_KEYS, TEXT_INDEX_OPTIONS, decode_postings, search, text_query
 
+PARALLEL_LOOKUPS = 10
 ITEM_FIELDS = ("id", "cooperative_id", "seller_name", "seller_regency", "name", "category", "unit", "price",
                "description", "halal_certificate", "opop")
 
@@ -58,24 +62,63 @@ class CatalogUseCases:
     def search(self, query: Any) -> dict[str, Any]:
         """One page of hits; `next` is the offset of the following page (opaque to clients)."""
         filters = validated(CatalogQuerySchema, query)
+        start, limit = _offset(filters["cursor"]), filters["limit"]
         terms = read_model(self.database, CATALOG, "catalog_terms")
+        dissolved = set((terms.find_one({"_id": DISSOLVED}) or {}).get("ids", {}))
+        products = read_model(self.database, CATALOG, "products")
+        if _has_text_index(self.database):
+            return _text_page(products, filters, dissolved, start, limit)
         cache: dict[str, dict[str, int]] = {}
 
         def postings(term: str) -> dict[str, int]:
             if term not in cache:
-                cache[term] = (terms.find_one({"_id": term}) or {}).get("ids", {})
+                cache[term] = decode_postings((terms.find_one({"_id": term}) or {}).get("ids"))
             return cache[term]
 
-        dissolved = set((terms.find_one({"_id": DISSOLVED}) or {}).get("ids", {}))
         hits = search(filters, postings, dissolved)
-        start, limit = _offset(filters["cursor"]), filters["limit"]
         page = hits[start:start + limit]
-        products = read_model(self.database, CATALOG, "products")
-        found = {doc["_id"]: doc for doc in (products.find_one({"_id": pid}) for pid in page) if doc}
-        items = [{**{key: found[pid].get(key) for key in ITEM_FIELDS},
-                  "stock_available": found[pid]["available"]} for pid in page if pid in found]
+        # one lookup by _id per item, side by side: `$in` would scan the catalog on FerretDB v1
+        pool = eventlet.GreenPool(PARALLEL_LOOKUPS)
+        lookups = pool.imap(lambda pid: products.find_one({"_id": pid}), page)
+        found = {doc["_id"]: doc for doc in lookups if doc}
+        items = [_item(found[pid]) for pid in page if pid in found]
         more = start + limit < len(hits)
         return {"items": items, "next": _encode(start + limit) if more else None}
+
+
+def _item(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**{key: doc.get(key) for key in ITEM_FIELDS}, "stock_available": doc["available"]}
+
+
+_text_store: dict[int, tuple[Any, bool]] = {}  # id(client) -> (client, answers $text)
+_indexed: set[str] = set()  # products collections (one per generation) given their indexes
+
+
+def _has_text_index(database: Any) -> bool:
+    """True on MongoDB; FerretDB v1 has no text index (asked once per client: one buildInfo)."""
+    client = database.client
+    known = _text_store.get(id(client))
+    if known is None or known[0] is not client:
+        known = _text_store[id(client)] = (client, not is_ferretdb(database))
+    return known[1]
+
+
+def _text_page(products: Any, filters: dict[str, Any], dissolved: set[str], start: int, limit: int
+               ) -> dict[str, Any]:
+    """One page from MongoDB's text index (search.text_query builds the query)."""
+    if products.full_name not in _indexed:  # a rebuild's new generation needs them too
+        products.create_index(TEXT_INDEX_KEYS, **TEXT_INDEX_OPTIONS)
+        for field in FILTER_INDEXES:
+            products.create_index(field)
+        _indexed.add(products.full_name)
+    built = text_query(filters, dissolved)
+    if built is None:
+        return {"items": [], "next": None}
+    query, sort = built
+    projection = {"score": {"$meta": "textScore"}} if "$text" in query else None
+    docs = list(products.find(query, projection).sort(sort).skip(start).limit(limit + 1))
+    more = len(docs) > limit
+    return {"items": [_item(doc) for doc in docs[:limit]], "next": _encode(start + limit) if more else None}
 
 
 def _encode(offset: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from shared.envelope import Envelope
 from shared.projection import Projection, View
 
-from .search import product_terms
+from .search import decode_postings, encode_postings, product_terms, product_words
 
 CATALOG, ORDERS, PARTNERSHIPS = "catalog", "order_list", "partnership_list"
 DISSOLVED = "dissolved"  # the catalog_terms document listing dissolved sellers
@@ -34,7 +34,7 @@ class Catalog(Projection):
         if kind == "networking.ProductListed":
             product = {key: value for key, value in data.items() if key != "stock"}
             product.update(id=data["product_id"], on_hand=data["stock"], available=data["stock"],
-                           delisted=False)
+                           delisted=False, words=product_words(data))  # for MongoDB's $text search
             view.create("products", data["product_id"], product)
             self._index(view, product, add=True)
             return
@@ -59,12 +59,12 @@ class Catalog(Projection):
     @staticmethod
     def _index(view: View, product: dict[str, Any], add: bool) -> None:
         for term, weight in product_terms(product).items():
-            ids = dict((view.get("catalog_terms", term) or {}).get("ids", {}))
+            ids = decode_postings((view.get("catalog_terms", term) or {}).get("ids"))
             if add:
                 ids[product["id"]] = weight
             else:
                 ids.pop(product["id"], None)
-            view.put("catalog_terms", term, {"ids": ids})
+            view.put("catalog_terms", term, {"ids": encode_postings(ids)})
 
 
 class OrderList(Projection):

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from tests.conftest import wait_for
 from tests.e2e.conftest import World
 
 from .conftest import FaultStack, infra
+from .orders import OrderStream
 from .partner_feed import PartnerFeed
 from .workload import Command, Workload
 
@@ -55,6 +57,14 @@ def test_no_loss_and_no_duplicate_through_faults(stack: FaultStack):
     partner.contract = funded[1]
     workload = Workload(stack, [world.a, world.b], ready, contracts=[
         funded, financing_contract(stack, world.b, world.b1)])
+    # orders walked through their steps beside the workload (tests/faults/orders.py): two B2C
+    # buyers of cooperative a, one with savings enough for every order, one with none
+    rich, poor = world.apply(world.a)["id"], world.apply(world.a)["id"]
+    for member in (rich, poor):
+        world.act(world.a, member, "admit")
+    orders = OrderStream(stack, workload, world.a, world.b, rich, poor)
+    orders.fund(rich, 5_000_000)
+    orders.fund(poor, 0)
     timeline: list[tuple[str, float, float]] = []
 
     def fault(name: str, inject: Callable[[], None]) -> None:
@@ -69,6 +79,7 @@ def test_no_loss_and_no_duplicate_through_faults(stack: FaultStack):
 
     stack.supervise()
     workload.start()
+    orders.start()
     try:
         fault("kill -9 membership, restart", lambda: restart_killed(stack, "membership"))
         fault("kill -9 ledger, restart", lambda: restart_killed(stack, "ledger"))
@@ -80,14 +91,17 @@ def test_no_loss_and_no_duplicate_through_faults(stack: FaultStack):
         stack.running("membership", "ledger", "gateway")
     finally:
         workload.stop()
+        orders.stop()
         report(workload, timeline)
+        print(f"[faults] orders: {dict(Counter(o['flow'] for o in orders.orders))}", flush=True)
         print(f"[faults] service processes that exited by themselves and were restarted: {stack.restarts}",
               flush=True)
     assert_answers(workload)
+    assert_answers(SimpleNamespace(commands=orders.commands()))  # type: ignore[arg-type]
     settled = Verifier(stack, workload)
     deadline = time.monotonic() + 90
     while True:  # read models and consumers catch up after the last fault
-        problems = settled.problems() + partner.problems()
+        problems = settled.problems() + partner.problems() + orders.problems()
         if not problems or time.monotonic() > deadline:
             break
         time.sleep(1.0)
