@@ -35,6 +35,7 @@ from .schemas import (
     CooperativeFiltersSchema,
     CooperativeRegistrationSchema,
     MemberApplicationSchema,
+    MemberCorrectionSchema,
     MemberListFiltersSchema,
     MemberStatusChangeSchema,
     PageRequestSchema,
@@ -130,19 +131,18 @@ class Membership:
         # finds the claim already its own and creates the member. A crash between the steps
         # leaves a claim without a member: a retry completes it; if none comes, the claim
         # counts as abandoned after ORPHAN_CLAIM_AFTER and the NIK can be claimed again.
-        nik = fields["nik"]
-        self._run(NikClaim, f"{cooperative_id}:{nik}", lambda claim: claim.claim(
-            cooperative_id=cooperative_id, nik=nik, member_id=member_id,
-            holder_status=self._member_status(claim.member_id), now=utc_now()), ctx.step("claim-nik"))
+        self._claim_nik(cooperative_id, fields["nik"], member_id, ctx.step("claim-nik"))
         outcome = self._run(Member, member_id, lambda member: member.apply_for(
             cooperative_id=cooperative_id, **fields, today=self.today()), ctx)
         assert isinstance(outcome.aggregate, Member)
         return outcome.aggregate.to_dict()
 
     def change_member_status(self, cooperative_id: str, member_id: str, action: str,
-                             context: dict | None, on: str | None = None) -> dict:
-        request = validated(MemberStatusChangeSchema, {"action": action, **({"on": on} if on else {})})
-        day = (request["on"] or self.today()).isoformat()
+                             context: dict | None, on: str | None = None, reason: str | None = None) -> dict:
+        """admit, reject, suspend, reinstate or exit, dated `on` (default today). A reject or an exit
+        frees the member's NIK (a second step; if it is lost, the next claim takes over)."""
+        request = validated(MemberStatusChangeSchema, {"action": action, "date": on, "reason": reason})
+        day = (request["date"] or self.today()).isoformat()
         self._member(cooperative_id, member_id)
         ctx = CommandContext.from_wire(context)
 
@@ -152,17 +152,49 @@ class Membership:
                 cooperative = self.app.load(Cooperative, cooperative_id, fresh=True)
                 cooperative.ensure_accepts_members()
                 member.admit(day, cooperative.bylaws)
+            elif action == "exit":
+                member.exit(day, request["reason"] or "resigned")
             else:
                 getattr(member, action)(day)
 
         outcome = self._run(Member, member_id, change, ctx)
         member = outcome.aggregate
         assert isinstance(member, Member)
-        if action == "exit":
-            # Second step; if it is lost, the next claim sees an exited holder and takes over.
-            self._run(NikClaim, f"{cooperative_id}:{member.nik}", lambda claim: claim.release(member_id),
-                      ctx.step("release-nik"))
+        if action in ("exit", "reject"):
+            self._release_nik(cooperative_id, member.nik, member_id, ctx)
         return member.to_dict()
+
+    def correct_member(self, cooperative_id: str, member_id: str, data: dict, context: dict | None) -> dict:
+        """Corrects name, phone and/or NIK. A new NIK is claimed first (the uniqueness check), then
+        recorded on the member, then the old one is released; each step has its own command id
+        derived from the request's, so a retry completes a request that stopped half-way, and a
+        claim left behind by one that never returns lapses (NikClaim._abandoned)."""
+        fields = validated(MemberCorrectionSchema, data)
+        member = self._member(cooperative_id, member_id)
+        ctx = CommandContext.from_wire(context)
+        old_nik, new_nik = member.nik, fields.get("nik")
+        if new_nik is not None and new_nik != old_nik:
+            member.correct(nik=new_nik)  # refuses an ended member before anything is claimed
+            self._claim_nik(cooperative_id, new_nik, member_id, ctx.step("claim-nik"))
+        outcome = self._run(Member, member_id, lambda m: m.correct(**fields), ctx)
+        if new_nik is not None and new_nik != old_nik:
+            self._release_nik(cooperative_id, old_nik, member_id, ctx)
+        corrected = outcome.aggregate
+        assert isinstance(corrected, Member)
+        return corrected.to_dict()
+
+    def _claim_nik(self, cooperative_id: str, nik: str, member_id: str, context: CommandContext) -> None:
+        def claim(holder: NikClaim) -> None:
+            current = self._holder(holder.member_id)
+            holder.claim(cooperative_id=cooperative_id, nik=nik, member_id=member_id,
+                         holder_status=current.status if current else None, now=utc_now(),
+                         holder_nik=current.nik if current else None)
+
+        self._run(NikClaim, f"{cooperative_id}:{nik}", claim, context)
+
+    def _release_nik(self, cooperative_id: str, nik: str, member_id: str, context: CommandContext) -> None:
+        self._run(NikClaim, f"{cooperative_id}:{nik}", lambda claim: claim.release(member_id),
+                  context.step("release-nik"))
 
     def get_member(self, cooperative_id: str, member_id: str) -> dict:
         doc = read_model(self.kernel.database, MEMBER_LIST, "members").find_one({"_id": member_id})
@@ -268,11 +300,11 @@ class Membership:
             raise not_found("member", member_id)
         return member
 
-    def _member_status(self, member_id: str | None) -> str | None:
+    def _holder(self, member_id: str | None) -> Member | None:
         if member_id is None:
             return None
         member = self.app.load(Member, member_id, fresh=True)
-        return member.status if member.exists else None
+        return member if member.exists else None
 
     def _paging(self, limit: int | None, cursor: str | None) -> dict[str, Any]:
         given = {"limit": limit} if limit is not None else {}

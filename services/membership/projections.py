@@ -63,9 +63,10 @@ class MemberList(Projection):
     name = MEMBER_LIST
     collections = ("members",)
     handles = frozenset(f"membership.{name}" for name in (
-        "MemberApplied", "MemberAdmitted", "MemberSuspended", "MemberReinstated", "MemberExited"))
+        "MemberApplied", "MemberAdmitted", "MemberSuspended", "MemberReinstated", "MemberExited",
+        "MemberRejected", "MemberDetailsCorrected"))
     _STATUS = {"MemberAdmitted": "admitted", "MemberSuspended": "suspended",
-               "MemberReinstated": "admitted", "MemberExited": "exited"}
+               "MemberReinstated": "admitted", "MemberExited": "exited", "MemberRejected": "rejected"}
 
     def handle(self, event: Envelope, view: View) -> None:
         payload = event.payload
@@ -75,8 +76,15 @@ class MemberList(Projection):
                 **{key: payload[key] for key in ("cooperative_id", "name", "nik", "phone", "joined_on")}})
             return
         doc = view.get("members", event.stream_id)
-        if doc is not None:
-            view.put("members", event.stream_id, {**doc, "status": self._STATUS[event.name]})
+        if doc is None:
+            return
+        if event.name == "MemberDetailsCorrected":
+            doc.update({key: payload[key] for key in ("name", "phone", "nik") if key in payload})
+        else:
+            doc["status"] = self._STATUS[event.name]
+        if event.name == "MemberExited":
+            doc["exit_reason"] = payload["reason"]
+        view.put("members", event.stream_id, doc)
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -87,7 +95,8 @@ def profile(state: dict[str, Any], today: date) -> dict[str, Any]:
 
 
 def member_view(doc: dict[str, Any]) -> dict[str, Any]:
-    return {key: doc[key] for key in ("id", "cooperative_id", "name", "nik", "phone", "joined_on", "status")}
+    fields = ("id", "cooperative_id", "name", "nik", "phone", "joined_on", "status")
+    return {**{key: doc[key] for key in fields}, "exit_reason": doc.get("exit_reason")}
 
 
 Keep = Callable[[dict[str, Any]], bool]

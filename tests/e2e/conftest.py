@@ -24,6 +24,7 @@ from services.gateway.auth import Principal, sign
 from shared.eventstore import connect
 from shared.supervisor import service_names, start_processes, stop_processes
 from tests.conftest import AMQP_URI, MONGODB_URI
+from tests.support.niks import plausible_nik
 
 RPC_TIMEOUT = 2.0  # seconds; short, so the 503 test is quick
 
@@ -156,6 +157,8 @@ def registration(number: str, **changes: Any) -> dict[str, Any]:
 
 
 def application(nik: str, **changes: Any) -> dict[str, Any]:
+    """An application; 16 digits become a plausible NIK unique to them (others are sent as given)."""
+    nik = plausible_nik(nik) if len(nik) == 16 and nik.isdigit() else nik
     return {
         "name": f"Anggota {nik[-4:]}",
         "nik": nik,
