@@ -66,10 +66,15 @@ LEDGER_ROUTES = [
             lambda rpc, c: rpc.post_journal_entry(c.path["cooperative_id"], c.body, c.context),
             ledger.JournalEntry, "Post a balanced journal entry; an income line naming a member is that "
             "member's business (jasa usaha)", body=ledger.PostJournalEntry, status=201),
+    _ledger("list_journal", "GET", f"{_COOP}/journal-entries", access.coop_admin_or_network_admin,
+            lambda rpc, c: rpc.list_journal(c.path["cooperative_id"], dict(c.query)),
+            ledger.JournalPage, "The journal: entries by date and voucher number, each with who posted it; "
+            "filters `from`, `to`, `account`, `member_id`", query=ledger.JournalQuery),
     _ledger("reverse_journal_entry", "POST", f"{_COOP}/journal-entries/{{entry_id}}/reverse",
             access.coop_admin,
             lambda rpc, c: rpc.reverse_journal_entry(c.path["cooperative_id"], c.path["entry_id"], c.context),
-            ledger.ReversedEntry, "Reverse an entry (once) with a mirrored entry on its date",
+            ledger.ReversedEntry, "Reverse an entry (once) with a mirrored entry on its date: any entry but "
+            "a closing one; a savings movement's balance follows (a sukarela deposit: not below zero)",
             body=ledger.Reverse),
     _deposit("pokok", access.coop_admin),
     _deposit("wajib", access.coop_admin),

@@ -74,6 +74,36 @@ class JournalEntry(Schema):
     reversed_by = fields.String(allow_none=True)
 
 
+class Actor(Schema):
+    role = fields.String(metadata={"description": "the token's role (a request through the API)"})
+    subject = fields.String(metadata={"description": "the member, partner or cooperative the token names"})
+    service = fields.String(metadata={"description": "the service that posted (a reaction or integration)"})
+    event = fields.String(metadata={"description": "the event type it reacted to"})
+    event_id = fields.String()
+    source = fields.String(metadata={"description": "the posting service's own id (integration path)"})
+
+
+class JournalLine(JournalEntry):
+    voucher = fields.String(metadata={"description": "YYYY/NNNNNN: sequential per cooperative and year"})
+    voucher_number = fields.Integer()
+    actor = fields.Nested(Actor, allow_none=True, metadata={"description": "who posted it (null: before "
+                                                                          "actors were recorded)"})
+
+
+class JournalPage(Schema):
+    items = fields.List(fields.Nested(JournalLine))
+    next = NextCursor()
+
+
+JournalQuery = Schema.from_dict({
+    "from": fields.Date(metadata={"description": "first date"}),
+    "to": fields.Date(metadata={"description": "last date"}),
+    "account": fields.String(metadata={"description": "entries with a line on this account"}),
+    "member_id": fields.String(metadata={"description": "entries with a line naming this member"}),
+    "limit": fields.Integer(load_default=50, validate=validate.Range(1, 200)),
+    "cursor": fields.String(metadata={"description": "`next` of the previous page"})}, name="JournalQuery")
+
+
 class ReversedEntry(JournalEntry):
     reversal = fields.Nested(JournalEntry, metadata={"description": "the reversing entry"})
 
@@ -104,7 +134,7 @@ class Balances(Schema):
 class StatementLine(Schema):
     date = DateText()
     kind = fields.String(validate=validate.OneOf(SAVINGS_KINDS))
-    movement = fields.String(validate=validate.OneOf(("deposit", "withdrawal", "return")))
+    movement = fields.String(validate=validate.OneOf(("deposit", "withdrawal", "return", "reversal")))
     amount = _Money(metadata={"description": "signed: a withdrawal or return is negative"})
     entry_id = fields.String(allow_none=True)
 
@@ -136,6 +166,16 @@ class ReportRow(Schema):
     balance = _Money()
 
 
+class TrialBalanceRow(ReportRow):
+    opening = _Money(metadata={"description": "balance before `from` (0 for an as-of report)"})
+    closing = _Money(metadata={"description": "opening + the period's movements (= balance)"})
+
+
+class IncomeRow(ReportRow):
+    member = _Money(metadata={"description": "partisipasi anggota: on lines naming a member"})
+    non_member = _Money(metadata={"description": "business with non-members"})
+
+
 class _Report(Schema):
     cooperative_id = fields.String()
     report = fields.String()
@@ -145,7 +185,7 @@ class TrialBalance(_Report):
     as_of = DateText()
     from_ = DateText(data_key="from", attribute="from")
     to = DateText()
-    accounts = fields.List(fields.Nested(ReportRow))
+    accounts = fields.List(fields.Nested(TrialBalanceRow))
     total_debit = _Money()
     total_credit = _Money()
     balanced = fields.Boolean()
@@ -167,9 +207,11 @@ class BalanceSheet(_Report):
 class IncomeStatement(_Report):
     from_ = DateText(data_key="from", attribute="from")
     to = DateText()
-    income = fields.List(fields.Nested(ReportRow))
+    income = fields.List(fields.Nested(IncomeRow))
     expenses = fields.List(fields.Nested(ReportRow))
     total_income = _Money()
+    member_income = _Money(metadata={"description": "partisipasi anggota (members' business)"})
+    non_member_income = _Money()
     total_expenses = _Money()
     shu = _Money()
 

@@ -61,13 +61,14 @@ def fiscal_year(day: str) -> int:
 
 
 def require_open_date(day: str, locked_through: int, today: date) -> None:
-    """A movement may be dated in any fiscal year after the last locked one, up to this year."""
+    """A movement may be dated in any fiscal year after the last locked one, up to today (the
+    cooperative's local date, Asia/Jakarta: the caller's `today`), never later."""
     year = fiscal_year(day)
     if year <= locked_through:
         raise DomainError("fiscal_year_closed", f"fiscal year {year} is closed; date the entry after "
                           f"{locked_through}-12-31", {"date": [f"fiscal year {year} is closed"]})
-    if year > today.year:
-        raise invalid("date", f"fiscal year {year} has not begun")
+    if day > today.isoformat():
+        raise invalid("date", f"{day} is after today ({today.isoformat()}, Asia/Jakarta)")
 
 
 def year_end(year: int) -> str:

@@ -160,11 +160,18 @@ class Books(Aggregate):
                      entry_ids=[entry_id for entry_id, _, _ in entries], **result)
         return {"cooperative_id": self.id, "fiscal_year": fiscal_year, "date": closed_on, **result}
 
+    def dissolve(self, dissolved_on: str) -> None:
+        """From membership's CooperativeDissolved: the books take no entry from then on."""
+        if self.status == "open":
+            self.trigger("BooksDissolved", cooperative_id=self.id, dissolved_on=dissolved_on)
+
     def _require_open(self) -> None:
-        if self.status != "open":
-            raise not_found("books of cooperative", self.id)
+        require_books_open(self.status, self.id)
 
     # -- events ------------------------------------------------------------------------------------
+    def apply_BooksDissolved(self, data: dict) -> None:
+        self.status = "dissolved"
+
     def apply_BooksOpened(self, data: dict) -> None:
         self.cooperative_id, self.name, self.status = data["cooperative_id"], data["name"], "open"
         self.chart = {a["code"]: {"name": a["name"], "type": a["type"]} for a in data["accounts"]}
@@ -207,6 +214,14 @@ class Books(Aggregate):
         self.business = {y: b for y, b in self.business.items() if int(y) > year}
 
 
+def require_books_open(status: str, cooperative_id: str) -> None:
+    if status == "dissolved":
+        raise DomainError("cooperative_dissolved", f"cooperative {cooperative_id} is dissolved: its books "
+                          "take no entries")
+    if status != "open":
+        raise not_found("books of cooperative", cooperative_id)
+
+
 def _distribution(result: dict[str, Any]) -> list[dict[str, Any]]:
     lines = [acc.line(acc.CURRENT_SHU, debit=result["shu"])]
     for pool in acc.SHU_POOLS:
@@ -218,7 +233,11 @@ def _distribution(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class SavingsAccount(Aggregate):
-    """Id "<cooperative_id>:<member_id>". `movements` are [date, kind, delta] in commit order."""
+    """Id "<cooperative_id>:<member_id>". `movements` are [date, kind, delta] in commit order;
+    `entries` each deposit's and withdrawal's entry (for its reversal)."""
+
+    # Defaults for states restored from snapshots taken before these fields existed.
+    opened_on = ""
 
     def __init__(self, id: str):
         super().__init__(id)
@@ -228,6 +247,7 @@ class SavingsAccount(Aggregate):
         self.locked_through = 0
         self.balances = {kind: 0 for kind in acc.SAVINGS_KINDS}
         self.movements: list[list[Any]] = []
+        self.entries: dict[str, dict[str, Any]] = {}  # entry id -> {date, kind, delta, reversed_by}
 
     # -- commands ----------------------------------------------------------------------------------
     def open(self, cooperative_id: str, opened_on: str, pokok_amount: int, wajib_amount: int,
@@ -243,7 +263,7 @@ class SavingsAccount(Aggregate):
         if kind not in acc.SAVINGS_KINDS:
             raise invalid("kind", f"kind must be one of {', '.join(acc.SAVINGS_KINDS)}")
         if kind == "pokok":
-            if any(m[1] == "pokok" for m in self.movements):
+            if self._pokok_paid():
                 raise DomainError("conflict", "simpanan pokok is paid once and has been paid")
             if amount != self.pokok_amount:
                 raise invalid("amount", f"simpanan pokok is {self.pokok_amount} by the bylaws")
@@ -310,13 +330,46 @@ class SavingsAccount(Aggregate):
     def to_dict(self) -> dict[str, Any]:
         return {"cooperative_id": self.cooperative_id, "member_id": self.member_id, "status": self.status,
                 **self.balances, "total": sum(self.balances.values()), "pokok_amount": self.pokok_amount,
-                "pokok_paid": any(m[1] == "pokok" for m in self.movements), "wajib_amount": self.wajib_amount}
+                "pokok_paid": self._pokok_paid(), "wajib_amount": self.wajib_amount}
+
+    def _pokok_paid(self) -> bool:
+        return sum(m[2] for m in self.movements if m[1] == "pokok") > 0
 
     def _check_movement(self, amount: int, day: str, today: date) -> None:
         self._require_open()
         if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= acc.MAX_AMOUNT:
             raise invalid("amount", "amount is a positive whole number of rupiah")
         acc.require_open_date(day, self.locked_through, today)
+        if day < self.opened_on:
+            raise invalid("date", f"{day} is before the member's admission ({self.opened_on})")
+
+    def reverse(self, entry_id: str, reversal_id: str, today: date) -> None:
+        """Reverses a deposit or withdrawal on its own date; the balance follows. Refused when the
+        year is locked, when it was reversed already, and (a sukarela deposit) when the balance
+        would go below zero on that date or any later one."""
+        self._require_open()
+        entry = self._entries().get(entry_id)
+        if entry is None:
+            raise not_found("journal entry", entry_id)
+        if entry["reversed_by"]:
+            raise DomainError("conflict", f"entry {entry_id} was reversed by {entry['reversed_by']}")
+        day, kind, delta = entry["date"], entry["kind"], entry["delta"]
+        acc.require_open_date(day, self.locked_through, today)
+        if kind == "sukarela" and delta > 0 and delta > self.available(day):
+            raise DomainError("insufficient_balance", f"reversing {entry_id} would take simpanan sukarela "
+                              f"below zero (available on {day}: {self.available(day)})")
+        self.trigger("SavingsMovementReversed", cooperative_id=self.cooperative_id, member_id=self.member_id,
+                     kind=kind, amount=-delta, date=day, entry_id=entry_id, reversal_id=reversal_id)
+        savings = acc.line(acc.SAVINGS_ACCOUNT[kind], debit=max(delta, 0), credit=max(-delta, 0),
+                           member_id=self.member_id)
+        cash = acc.line(acc.CASH, debit=max(-delta, 0), credit=max(delta, 0), member_id=self.member_id)
+        self._post(reversal_id, day, f"reversal of {entry_id}", [savings, cash], entry_kind="reversal",
+                   reverses=entry_id)
+        self.trigger("JournalEntryReversed", cooperative_id=self.cooperative_id, entry_id=entry_id,
+                     reversal_id=reversal_id)
+
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        return vars(self).setdefault("entries", {})  # absent from snapshots older than reversals
 
     def _require_open(self) -> None:
         if self.status == "new":
@@ -324,25 +377,38 @@ class SavingsAccount(Aggregate):
         if self.status == "closed":
             raise DomainError("conflict", f"the savings of member {self.member_id} were settled on exit")
 
-    def _post(self, entry_id: str, day: str, memo: str, lines: list[dict[str, Any]]) -> None:
+    def _post(self, entry_id: str, day: str, memo: str, lines: list[dict[str, Any]],
+              entry_kind: str = "savings", reverses: str | None = None) -> None:
         chart = {code: {"type": kind} for code, _name, kind in acc.DEFAULT_CHART}
         assert self.cooperative_id is not None
         self.trigger("JournalEntryPosted", **acc.entry_payload(self.cooperative_id, entry_id, day, memo,
-                                                              "savings", lines, chart))
+                                                              entry_kind, lines, chart, reverses=reverses))
 
     # -- events ------------------------------------------------------------------------------------
     def apply_SavingsAccountOpened(self, data: dict) -> None:
         self.cooperative_id, self.status = data["cooperative_id"], "open"
         self.pokok_amount, self.wajib_amount = data["pokok_amount"], data["wajib_amount"]
         self.locked_through = data["locked_through"]
+        self.opened_on = data["opened_on"]
 
     def apply_SavingsDeposited(self, data: dict) -> None:
-        self.balances[data["kind"]] += data["amount"]
-        self.movements.append([data["date"], data["kind"], data["amount"]])
+        self._moved(data["entry_id"], data["date"], data["kind"], data["amount"])
 
     def apply_SavingsWithdrawn(self, data: dict) -> None:
-        self.balances["sukarela"] -= data["amount"]
-        self.movements.append([data["date"], "sukarela", -data["amount"]])
+        self._moved(data["entry_id"], data["date"], "sukarela", -data["amount"])
+
+    def apply_SavingsMovementReversed(self, data: dict) -> None:
+        self._moved(data["reversal_id"], data["date"], data["kind"], data["amount"], reversible=False)
+        self._entries()[data["entry_id"]]["reversed_by"] = data["reversal_id"]
+
+    def apply_JournalEntryReversed(self, data: dict) -> None:
+        """Recorded by SavingsMovementReversed already (this one is for the journal's readers)."""
+
+    def _moved(self, entry_id: str, day: str, kind: str, delta: int, reversible: bool = True) -> None:
+        self.balances[kind] += delta
+        self.movements.append([day, kind, delta])
+        if reversible:
+            self._entries()[entry_id] = {"date": day, "kind": kind, "delta": delta, "reversed_by": None}
 
     def apply_SavingsSettled(self, data: dict) -> None:
         for kind, amount in data["returned"].items():

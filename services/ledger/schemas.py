@@ -91,6 +91,16 @@ class StatementPeriodSchema(Schema):
             raise ValidationError("from is after to", "from")
 
 
+class JournalQuerySchema(StatementPeriodSchema):
+    """The journal's filters and paging: `from`/`to` (dates), `account`, `member_id`."""
+
+    account = fields.String(load_default=None, allow_none=True, validate=_code)
+    member_id = fields.String(load_default=None, allow_none=True, validate=Length(1, 100))
+    limit = fields.Integer(strict=True, load_default=50, validate=Range(1, 500))
+    cursor = fields.String(load_default=None, allow_none=True, validate=Regexp(
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\|[0-9]+$", error="invalid cursor"))
+
+
 class ReportRequestSchema(PeriodSchema):
     name = fields.String(required=True, validate=OneOf(REPORTS))
 
@@ -100,6 +110,14 @@ class FiscalYearSchema(Schema):
 
 
 # -- events (plain JSON: dates as YYYY-MM-DD strings) -------------------------------------------
+class _Event(Schema):
+    """Every event records who caused it (the audit trail): {role, subject} of the token the
+    gateway passed, or {service, event, event_id} of the event a policy reacted to. Optional:
+    events stored before it was recorded have none (null when read)."""
+
+    actor = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
+
+
 _Day = fields.Date
 
 
@@ -122,7 +140,7 @@ class _Account(Schema):
 
 
 @registry.event("BooksOpened")
-class BooksOpened(Schema):
+class BooksOpened(_Event):
     cooperative_id = fields.String(required=True)
     name = fields.String(required=True)
     opened_on = _Day(required=True)
@@ -130,18 +148,18 @@ class BooksOpened(Schema):
 
 
 @registry.event("AccountAdded")
-class AccountAdded(_Account):
+class AccountAdded(_Account, _Event):
     cooperative_id = fields.String(required=True)
 
 
 @registry.event("MemberEnrolled")
-class MemberEnrolled(Schema):
+class MemberEnrolled(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
 
 
 @registry.event("RatResolutionRecorded")
-class RatResolutionRecorded(Schema):
+class RatResolutionRecorded(_Event):
     cooperative_id = fields.String(required=True)
     fiscal_year = fields.Integer(required=True, strict=True)
     held_on = _Day(required=True)
@@ -150,7 +168,7 @@ class RatResolutionRecorded(Schema):
 
 
 @registry.event("JournalEntryPosted")
-class JournalEntryPosted(Schema):
+class JournalEntryPosted(_Event):
     """`business_activity`: an ordinary posting that touches an income account (membership's
     health view). `member_business`: each named member's jasa usaha in this entry."""
 
@@ -172,14 +190,14 @@ class JournalEntryPosted(Schema):
 
 
 @registry.event("JournalEntryReversed")
-class JournalEntryReversed(Schema):
+class JournalEntryReversed(_Event):
     cooperative_id = fields.String(required=True)
     entry_id = fields.String(required=True)
     reversal_id = fields.String(required=True)
 
 
 @registry.event("FiscalYearClosing")
-class FiscalYearClosing(Schema):
+class FiscalYearClosing(_Event):
     cooperative_id = fields.String(required=True)
     fiscal_year = fields.Integer(required=True, strict=True)
 
@@ -192,7 +210,7 @@ class _ShuMember(Schema):
 
 
 @registry.event("FiscalYearClosed")
-class FiscalYearClosed(Schema):
+class FiscalYearClosed(_Event):
     """`date`: the day the books were closed (membership's "reporting online")."""
 
     cooperative_id = fields.String(required=True)
@@ -205,7 +223,7 @@ class FiscalYearClosed(Schema):
     entry_ids = fields.List(fields.String(), required=True)
 
 
-class _Savings(Schema):
+class _Savings(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
 
@@ -235,6 +253,23 @@ class SavingsSettled(_Savings):
     returned = fields.Dict(keys=fields.String(validate=OneOf(SAVINGS_KINDS)),
                            values=fields.Integer(strict=True), required=True)
     entry_id = fields.String(required=True, allow_none=True)
+
+
+@registry.event("SavingsMovementReversed")
+class SavingsMovementReversed(_Savings):
+    """`amount`: the change of the `kind` balance (the reversed movement's, negated)."""
+
+    kind = fields.String(required=True, validate=OneOf(SAVINGS_KINDS))
+    amount = fields.Integer(required=True, strict=True, validate=lambda n: n != 0)
+    date = _Day(required=True)
+    entry_id = fields.String(required=True)
+    reversal_id = fields.String(required=True)
+
+
+@registry.event("BooksDissolved")
+class BooksDissolved(_Event):
+    cooperative_id = fields.String(required=True)
+    dissolved_on = _Day(required=True)
 
 
 @registry.event("SavingsYearLocked")

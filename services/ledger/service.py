@@ -24,10 +24,13 @@ Integration path for other services (financing, networking) — the contract:
 """
 from __future__ import annotations
 
+from nameko.rpc import RpcProxy
+
 from shared.kernel import ServiceDefinition
 from shared.providers import KernelProvider, rpc
 
 from .application import Ledger
+from .lookups import bounded_admission
 from .policies import membership_policy
 from .projections import PROJECTIONS
 from .schemas import registry
@@ -39,10 +42,12 @@ definition = ServiceDefinition("ledger", registry, projections=[cls() for cls in
 class LedgerService:
     name = "ledger"
     kernel = KernelProvider(definition)
+    membership = RpcProxy("membership")
 
     @property
     def ledger(self) -> Ledger:
-        return Ledger(self.kernel.application, self.kernel.database)
+        return Ledger(self.kernel.application, self.kernel.database,
+                      admission=bounded_admission(self.membership))
 
     @rpc
     def list_accounts(self, cooperative_id):
@@ -59,6 +64,10 @@ class LedgerService:
     @rpc
     def post_entry(self, cooperative_id, entry, source, context=None):
         return self.ledger.post_entry(cooperative_id, entry, source, context)
+
+    @rpc
+    def list_journal(self, cooperative_id, query=None):
+        return self.ledger.list_journal(cooperative_id, query)
 
     @rpc
     def reverse_journal_entry(self, cooperative_id, entry_id, context=None):

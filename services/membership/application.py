@@ -219,6 +219,15 @@ class Membership:
         member = self.app.load(Member, member_id)
         return member.status if member.exists and member.cooperative_id == cooperative_id else None
 
+    def member_admission(self, cooperative_id: str, member_id: str) -> dict | None:
+        """For the ledger's read-your-own-writes (it opens a savings account on demand): the
+        member's status and admission terms, from the store (the answer is acted on at once)."""
+        member = self.app.load(Member, member_id, fresh=True)
+        if not member.exists or member.cooperative_id != cooperative_id:
+            return None
+        return {"status": member.status, "admitted_on": member.admitted_on,
+                "pokok_amount": member.pokok_amount, "wajib_amount": member.wajib_amount}
+
     # -- annual meeting (RAT) ---------------------------------------------------------------
     def record_annual_meeting(self, cooperative_id: str, data: dict, context: dict | None) -> dict:
         fields = validated(AnnualMeetingSchema, data)

@@ -240,11 +240,15 @@ class Member(Aggregate):
     """One person's membership of one cooperative. Id = derived from the applying command's
     id, so a retried application lands on the same stream."""
 
+    # Defaults for states restored from snapshots taken before these fields existed.
+    exit_reason: str | None = None
+    admitted_on: str | None = None
+    pokok_amount = wajib_amount = 0
+
     def __init__(self, id: str):
         super().__init__(id)
         self.status = "new"
         self.name = self.nik = self.phone = self.joined_on = ""
-        self.exit_reason: str | None = None
 
     def apply_for(self, *, cooperative_id: str, name: str, nik: str, phone: str, joined_on: str,
                   today: date) -> None:
@@ -317,6 +321,8 @@ class Member(Aggregate):
 
     def apply_MemberAdmitted(self, data: dict) -> None:
         self.status = "admitted"
+        self.admitted_on = data.get("admitted_on")
+        self.pokok_amount, self.wajib_amount = data.get("pokok_amount", 0), data.get("wajib_amount", 0)
 
     def apply_MemberSuspended(self, data: dict) -> None:
         self.status = "suspended"

@@ -210,11 +210,19 @@ class NetworkHealthSchema(Schema):
 
 
 # -- events (payloads hold plain JSON: dates as YYYY-MM-DD strings) -----------------------------
+class _Event(Schema):
+    """Every event records who caused it (the audit trail): {role, subject} of the token the
+    gateway passed, or {service, event, event_id} of the event a policy reacted to. Optional:
+    events stored before it was recorded have none (null when read)."""
+
+    actor = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
+
+
 _Day = fields.Date  # validates the ISO string form that is stored
 
 
 @registry.event("CooperativeRegistered")
-class CooperativeRegistered(Schema):
+class CooperativeRegistered(_Event):
     cooperative_id = fields.String(required=True)
     name = fields.String(required=True)
     registration_number = fields.String(required=True)
@@ -227,13 +235,13 @@ class CooperativeRegistered(Schema):
 
 
 @registry.event("CooperativeDissolved")
-class CooperativeDissolved(Schema):
+class CooperativeDissolved(_Event):
     cooperative_id = fields.String(required=True)
     dissolved_on = _Day(required=True)
 
 
 @registry.event("MemberApplied")
-class MemberApplied(Schema):
+class MemberApplied(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
     name = fields.String(required=True)
@@ -243,7 +251,7 @@ class MemberApplied(Schema):
 
 
 @registry.event("MemberAdmitted")
-class MemberAdmitted(Schema):
+class MemberAdmitted(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
     admitted_on = _Day(required=True)
@@ -252,20 +260,20 @@ class MemberAdmitted(Schema):
 
 
 @registry.event("MemberSuspended")
-class MemberSuspended(Schema):
+class MemberSuspended(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
     suspended_on = _Day(required=True)
 
 
 @registry.event("MemberReinstated")
-class MemberReinstated(Schema):
+class MemberReinstated(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
     reinstated_on = _Day(required=True)
 
 
-class MemberExitedV1(Schema):
+class MemberExitedV1(_Event):
     """What the ledger needs to return the member's pokok and wajib."""
 
     cooperative_id = fields.String(required=True)
@@ -290,14 +298,14 @@ def _exit_reason_unknown(payload: dict) -> dict:
 
 
 @registry.event("MemberRejected")
-class MemberRejected(Schema):
+class MemberRejected(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
     rejected_on = _Day(required=True)
 
 
 @registry.event("MemberDetailsCorrected")
-class MemberDetailsCorrected(Schema):
+class MemberDetailsCorrected(_Event):
     """Only the corrected fields are present."""
 
     cooperative_id = fields.String(required=True)
@@ -308,7 +316,7 @@ class MemberDetailsCorrected(Schema):
 
 
 @registry.event("NikClaimed")
-class NikClaimed(Schema):
+class NikClaimed(_Event):
     cooperative_id = fields.String(required=True)
     nik = fields.String(required=True, validate=_nik)
     member_id = fields.String(required=True)
@@ -316,14 +324,14 @@ class NikClaimed(Schema):
 
 
 @registry.event("NikReleased")
-class NikReleased(Schema):
+class NikReleased(_Event):
     cooperative_id = fields.String(required=True)
     nik = fields.String(required=True, validate=_nik)
     member_id = fields.String(required=True)
 
 
 @registry.event("AnnualMeetingHeld")
-class AnnualMeetingHeld(Schema):
+class AnnualMeetingHeld(_Event):
     cooperative_id = fields.String(required=True)
     fiscal_year = fields.Integer(required=True, strict=True)
     held_on = _Day(required=True)
@@ -333,7 +341,7 @@ class AnnualMeetingHeld(Schema):
     shu_allocation = fields.Nested(ShuAllocationSchema, required=True)
 
 
-class _Recorded(Schema):
+class _Recorded(_Event):
     cooperative_id = fields.String(required=True)
     on = _Day(required=True)
     source_event_id = fields.String(required=True)

@@ -70,6 +70,10 @@ class MembershipService:
         return self.membership.member_status(cooperative_id, member_id)
 
     @rpc
+    def member_admission(self, cooperative_id, member_id):
+        return self.membership.member_admission(cooperative_id, member_id)
+
+    @rpc
     def cooperative_bylaws(self, cooperative_id):
         return self.membership.cooperative_bylaws(cooperative_id)
 

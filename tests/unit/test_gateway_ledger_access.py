@@ -13,6 +13,7 @@ LEDGER_MATRIX = {
     "add_account": BOARD,
     "post_journal_entry": BOARD,
     "reverse_journal_entry": BOARD,
+    "list_journal": {"coop_admin_a", "network_admin"},
     "deposit_pokok": BOARD,
     "deposit_wajib": BOARD,
     "deposit_sukarela": BOARD_OR_MEMBER,
