@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from shared.aggregate import Aggregate, DomainError, not_found
 from shared.application import CommandContext, Outcome
+from shared.audit import Actor, actor_from_wire, audited
 from shared.consumer import Subscription
 from shared.envelope import Envelope, derived_id, utc_now
 from shared.eventstore import StoreUnavailable
@@ -62,13 +63,14 @@ class Membership:
         cooperative_id = derived_id("cooperative", fields["registration_number"])
         fields["founded_on"] = fields["founded_on"].isoformat()
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.register(
-            **fields, today=self.today(), now=utc_now()), CommandContext.from_wire(context))
+            **fields, today=self.today(), now=utc_now()), CommandContext.from_wire(context),
+            actor_from_wire(context))
         return profile(outcome.aggregate.snapshot_state(), self.today())
 
     def dissolve_cooperative(self, cooperative_id: str, context: dict | None) -> dict:
         today = self.today()
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.dissolve(
-            today.isoformat()), CommandContext.from_wire(context))
+            today.isoformat()), CommandContext.from_wire(context), actor_from_wire(context))
         return profile(outcome.aggregate.snapshot_state(), today)
 
     def get_cooperative(self, cooperative_id: str) -> dict:
@@ -118,7 +120,7 @@ class Membership:
     def apply_member(self, cooperative_id: str, data: dict, context: dict | None) -> dict:
         fields = validated(MemberApplicationSchema, data)
         fields["joined_on"] = fields["joined_on"].isoformat()
-        ctx = CommandContext.from_wire(context)
+        ctx, actor = CommandContext.from_wire(context), actor_from_wire(context)
         member_id = derived_id("member", ctx.command_id)
         earlier = self.app.load(Member, member_id, fresh=True)
         if earlier.exists:  # a retry of an application that was completed: the same answer
@@ -131,9 +133,9 @@ class Membership:
         # finds the claim already its own and creates the member. A crash between the steps
         # leaves a claim without a member: a retry completes it; if none comes, the claim
         # counts as abandoned after ORPHAN_CLAIM_AFTER and the NIK can be claimed again.
-        self._claim_nik(cooperative_id, fields["nik"], member_id, ctx.step("claim-nik"))
+        self._claim_nik(cooperative_id, fields["nik"], member_id, ctx.step("claim-nik"), actor)
         outcome = self._run(Member, member_id, lambda member: member.apply_for(
-            cooperative_id=cooperative_id, **fields, today=self.today()), ctx)
+            cooperative_id=cooperative_id, **fields, today=self.today()), ctx, actor)
         assert isinstance(outcome.aggregate, Member)
         return outcome.aggregate.to_dict()
 
@@ -144,7 +146,7 @@ class Membership:
         request = validated(MemberStatusChangeSchema, {"action": action, "date": on, "reason": reason})
         day = (request["date"] or self.today()).isoformat()
         self._member(cooperative_id, member_id)
-        ctx = CommandContext.from_wire(context)
+        ctx, actor = CommandContext.from_wire(context), actor_from_wire(context)
 
         def change(member: Member) -> None:
             if action == "admit":
@@ -157,11 +159,11 @@ class Membership:
             else:
                 getattr(member, action)(day)
 
-        outcome = self._run(Member, member_id, change, ctx)
+        outcome = self._run(Member, member_id, change, ctx, actor)
         member = outcome.aggregate
         assert isinstance(member, Member)
         if action in ("exit", "reject"):
-            self._release_nik(cooperative_id, member.nik, member_id, ctx)
+            self._release_nik(cooperative_id, member.nik, member_id, ctx, actor)
         return member.to_dict()
 
     def correct_member(self, cooperative_id: str, member_id: str, data: dict, context: dict | None) -> dict:
@@ -171,30 +173,32 @@ class Membership:
         claim left behind by one that never returns lapses (NikClaim._abandoned)."""
         fields = validated(MemberCorrectionSchema, data)
         member = self._member(cooperative_id, member_id)
-        ctx = CommandContext.from_wire(context)
+        ctx, actor = CommandContext.from_wire(context), actor_from_wire(context)
         old_nik, new_nik = member.nik, fields.get("nik")
         if new_nik is not None and new_nik != old_nik:
             member.correct(nik=new_nik)  # refuses an ended member before anything is claimed
-            self._claim_nik(cooperative_id, new_nik, member_id, ctx.step("claim-nik"))
-        outcome = self._run(Member, member_id, lambda m: m.correct(**fields), ctx)
+            self._claim_nik(cooperative_id, new_nik, member_id, ctx.step("claim-nik"), actor)
+        outcome = self._run(Member, member_id, lambda m: m.correct(**fields), ctx, actor)
         if new_nik is not None and new_nik != old_nik:
-            self._release_nik(cooperative_id, old_nik, member_id, ctx)
+            self._release_nik(cooperative_id, old_nik, member_id, ctx, actor)
         corrected = outcome.aggregate
         assert isinstance(corrected, Member)
         return corrected.to_dict()
 
-    def _claim_nik(self, cooperative_id: str, nik: str, member_id: str, context: CommandContext) -> None:
+    def _claim_nik(self, cooperative_id: str, nik: str, member_id: str, context: CommandContext,
+                   actor: Actor | None) -> None:
         def claim(holder: NikClaim) -> None:
             current = self._holder(holder.member_id)
             holder.claim(cooperative_id=cooperative_id, nik=nik, member_id=member_id,
                          holder_status=current.status if current else None, now=utc_now(),
                          holder_nik=current.nik if current else None)
 
-        self._run(NikClaim, f"{cooperative_id}:{nik}", claim, context)
+        self._run(NikClaim, f"{cooperative_id}:{nik}", claim, context, actor)
 
-    def _release_nik(self, cooperative_id: str, nik: str, member_id: str, context: CommandContext) -> None:
+    def _release_nik(self, cooperative_id: str, nik: str, member_id: str, context: CommandContext,
+                     actor: Actor | None) -> None:
         self._run(NikClaim, f"{cooperative_id}:{nik}", lambda claim: claim.release(member_id),
-                  context.step("release-nik"))
+                  context.step("release-nik"), actor)
 
     def get_member(self, cooperative_id: str, member_id: str) -> dict:
         doc = read_model(self.kernel.database, MEMBER_LIST, "members").find_one({"_id": member_id})
@@ -236,7 +240,7 @@ class Membership:
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.hold_annual_meeting(
             fiscal_year=fields["fiscal_year"], held_on=fields["held_on"].isoformat(),
             attendees=fields["attendees"], shu_allocation=fields["shu_allocation"],
-            admitted_members=admitted), CommandContext.from_wire(context))
+            admitted_members=admitted), CommandContext.from_wire(context), actor_from_wire(context))
         assert outcome.commit is not None  # the command always triggers or raises
         held = outcome.commit.events[0].payload
         return {"cooperative_id": cooperative_id, "quorum_reached": True,
@@ -286,8 +290,8 @@ class Membership:
 
     # -- helpers ------------------------------------------------------------------------------
     def _run(self, cls: type[A], stream_id: str, command: Callable[[A], Any],
-             context: CommandContext) -> Outcome:
-        outcome = self.app.execute(cls, stream_id, command, context)
+             context: CommandContext, actor: Actor | None = None) -> Outcome:
+        outcome = self.app.execute(cls, stream_id, audited(command, actor), context)
         commit = outcome.commit
         if commit is not None and (commit.stream_type, commit.stream_id) != (cls.stream_type, stream_id):
             # The command id was first used for a different request: never answer for that one.

@@ -58,16 +58,17 @@ def nik_problem(nik: str) -> str | None:
 
     Layout (Permendagri): 2 digits province (11–94), 2 regency, 2 district, DDMMYY birth date
     (women: DD + 40), 4 digits serial (not 0000). A date counts as real when it exists in either
-    century the two-digit year may mean (29 February of "00" exists in 2000).
+    century the two-digit year may mean (29 February of "00" exists in 2000). The messages name
+    the rule, never the digits: they end up in logs, and a NIK is personal data (UU PDP).
     """
     if not (len(nik) == 16 and nik.isascii() and nik.isdigit()):
         return "NIK is exactly 16 digits"
     if not 11 <= int(nik[:2]) <= 94:
-        return f"NIK province code {nik[:2]} is not a province (11–94)"
+        return "NIK province code (digits 1–2) is not a province (11–94)"
     day, month, year = int(nik[6:8]), int(nik[8:10]), int(nik[10:12])
     day = day - 40 if day > 40 else day
     if not any(_real_date(century + year, month, day) for century in (1900, 2000)):
-        return f"NIK birth date {nik[6:12]} (digits 7–12, DDMMYY, women DD+40) is not a real date"
+        return "NIK birth date (digits 7–12, DDMMYY, women DD+40) is not a real date"
     if nik[12:] == "0000":
         return "NIK serial (digits 13–16) is 0000"
     return None
@@ -366,7 +367,8 @@ class NikClaim(Aggregate):
         if self.member_id == member_id:
             return  # a retry of the same application
         if self.member_id is not None and not self._abandoned(holder_status, now, holder_nik):
-            raise conflict(f"NIK {nik} already belongs to a member of this cooperative")
+            # The number stays out of the message: error messages are logged (UU PDP).
+            raise conflict("this NIK already belongs to a member of this cooperative")
         self.trigger("NikClaimed", cooperative_id=cooperative_id, nik=nik, member_id=member_id,
                      claimed_at=now)
 

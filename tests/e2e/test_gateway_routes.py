@@ -60,11 +60,11 @@ def test_a_member_through_every_state(stack, world):
         ("exit", "exited"),
     ]:
         answer = stack.call(
-            "POST", f"{path}/{action}", board, {"on": "2024-06-01"} if action == "admit" else None
+            "POST", f"{path}/{action}", board, {"date": "2024-06-01"} if action == "admit" else None
         )
         assert (answer.status_code, answer.json()["status"]) == (200, status), answer.text
     wait_for(lambda: stack.call("GET", path, board).json()["status"] == "exited", what="the read model")
-    assert_error(stack.call("POST", f"{path}/admit", board), 409, "conflict")
+    assert_error(stack.call("POST", f"{path}/admit", board), 422, "illegal_transition")
 
 
 def test_lists_page_with_limit_and_cursor(stack, world):

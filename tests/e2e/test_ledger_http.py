@@ -24,6 +24,7 @@ LEDGER_MATRIX = {
     "withdraw_sukarela": BOARD_OR_MEMBER, "get_savings": BOARD_OR_MEMBER, "member_statement": BOARD_OR_MEMBER,
     "trial_balance": {"coop_admin_a", "network_admin"}, "balance_sheet": {"coop_admin_a", "network_admin"},
     "income_statement": {"coop_admin_a", "network_admin"}, "close_fiscal_year": BOARD,
+    "list_journal": {"coop_admin_a", "network_admin"},
     "get_shu": {"coop_admin_a", "member_a1", "member_a2"},
 }
 INVALID_BODY = {"amount": "lots", "unexpected": True}

@@ -205,9 +205,11 @@ def test_a_rejected_application_frees_its_nik_and_an_exit_keeps_its_reason(servi
     assert rejected["status"] == "rejected"
     refused("illegal_transition", change, rpc, rejected, "admit")
     member = change(rpc, apply(rpc, cooperative["id"], nik), "admit")  # the NIK was free again
-    context = {"command_id": new_id()}
+    context = {"command_id": new_id(), "actor": {"role": "coop_admin", "subject": cooperative["id"]}}
     exited = rpc.change_member_status(cooperative["id"], member["id"], "exit", context, reason="deceased")
     assert (exited["status"], exited["exit_reason"]) == ("exited", "deceased")
+    *_, last = service.kernel.store.read_stream("Member", member["id"])
+    assert last.payload["actor"] == context["actor"]  # the audit trail: who exited the member
     refused("validation_error", lambda: rpc.change_member_status(
         cooperative["id"], member["id"], "suspend", {"command_id": new_id()}, reason="deceased"))
     wait_for(lambda: rpc.get_member(cooperative["id"], member["id"])["exit_reason"] == "deceased",
