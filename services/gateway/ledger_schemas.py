@@ -231,3 +231,6 @@ class ShuResult(Schema):
     pools = fields.Dict(keys=fields.String(validate=validate.OneOf(SHU_POOLS)), values=_Money())
     members = fields.List(fields.Nested(ShuLine),
                           metadata={"description": "a member sees their own line only"})
+    loss_covered_by_reserve = _Money(metadata={"description": "a loss year: the part the reserve covered"})
+    carried_loss_covered = _Money(metadata={"description": "earlier years' loss covered before any pool"})
+    carried_loss = _Money(metadata={"description": "losses still carried forward after this close"})

@@ -42,7 +42,8 @@ from .schemas import (
 A = TypeVar("A", bound=Aggregate)
 WIB = timezone(timedelta(hours=7), "WIB")  # every kopnet cooperative is in West Java
 READ_MODEL_WAIT_SECONDS = 5.0
-SHU_FIELDS = ("cooperative_id", "fiscal_year", "date", "shu", "pools", "members")
+SHU_FIELDS = ("cooperative_id", "fiscal_year", "date", "shu", "pools", "members", "loss_covered_by_reserve",
+              "carried_loss_covered", "carried_loss")
 # Membership's answer about a member ({status, admitted_on, pokok_amount, wajib_amount} or None),
 # asked when a savings command finds no account yet (read your own writes: see open_on_demand).
 AdmissionLookup = Callable[[str, str], dict[str, Any] | None]
@@ -297,8 +298,8 @@ class Ledger:
             assert isinstance(account, SavingsAccount)
             balances = account.balance_as_of(f"{year}-12-31")
             capital[member] = balances["pokok"] + balances["wajib"]
-        entry_ids = (derived_id("ledger-close", f"{cooperative_id}:{year}:results"),
-                     derived_id("ledger-close", f"{cooperative_id}:{year}:distribution"))
+        entry_ids = tuple(derived_id("ledger-close", f"{cooperative_id}:{year}:{part}")
+                          for part in ("results", "distribution", "loss-cover"))
         outcome = self._run(Books, cooperative_id, lambda b: b.finish_close(
             year, capital, today.isoformat(), entry_ids), command.step("close-finish"), actor)
         closed = [e.payload for e in (outcome.commit.events if outcome.commit else [])
@@ -321,7 +322,7 @@ class Ledger:
                 time.sleep(0.02)
                 doc = read_model(self.database, SHU_RESULTS, "shu_results").find_one(
                     {"_id": f"{cooperative_id}|{year}"})
-        result = {key: doc[key] for key in SHU_FIELDS}
+        result = {key: doc.get(key, 0) for key in SHU_FIELDS}  # 0: closed before losses were carried
         if member_id is not None:
             result["members"] = [row for row in result["members"] if row["member_id"] == member_id]
         return result

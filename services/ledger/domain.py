@@ -29,7 +29,22 @@ from . import accounting as acc
 from .accounting import invalid
 
 
-class Books(Aggregate):
+class _Replayable(Aggregate):
+    """Snapshots are caches: one taken before a field of `state_fields` existed cannot be trusted
+    to have it right, so such a state is dropped and the stream replayed from its start."""
+
+    state_fields: tuple[str, ...] = ()
+
+    @classmethod
+    def from_snapshot(cls, state: dict[str, Any]) -> Any:
+        if any(name not in state for name in cls.state_fields):
+            return cls(state["id"])  # version 0: the application reads the whole stream
+        return super().from_snapshot(state)
+
+
+class Books(_Replayable):
+    state_fields = ("reserve", "carried_loss")
+
     def __init__(self, id: str):
         super().__init__(id)
         self.status = "new"
@@ -43,6 +58,8 @@ class Books(Aggregate):
         self.entries: dict[str, dict[str, Any]] = {}       # open years only
         self.results: dict[str, dict[str, int]] = {}       # year -> income/expense account -> credit − debit
         self.business: dict[str, dict[str, int]] = {}      # year -> member -> jasa usaha basis
+        self.reserve = 0        # balance of the reserve (3103): only the books' own entries move it
+        self.carried_loss = 0   # losses of closed years not yet covered (a debit balance of 3104)
 
     @property
     def locked_through(self) -> int:
@@ -131,10 +148,16 @@ class Books(Aggregate):
         self.trigger("FiscalYearClosing", cooperative_id=self.id, fiscal_year=fiscal_year)
 
     def finish_close(self, fiscal_year: int, modal_basis: dict[str, int], closed_on: str,
-                     entry_ids: tuple[str, str]) -> dict[str, Any] | None:
-        """Closes income and expenses into current-year SHU, distributes a positive SHU into the
-        RAT's pools, and locks the year. A loss stays in current-year SHU (nothing distributed).
-        Returns the SHU result; None if the year was closed already."""
+                     entry_ids: tuple[str, ...]) -> dict[str, Any] | None:
+        """Closes income and expenses into current-year SHU (3104) on 31 December and locks the year.
+
+        A loss is covered from the reserve (3103) up to its balance, on 31 December too; the rest
+        is carried forward as a debit balance of 3104 (`carried_loss`). A profit first covers a
+        loss carried from earlier years; what is left is distributed into the RAT's pools. The
+        distribution is dated the RAT's date (`held_on`, in the next, open year, never before the
+        year that follows the close): it is the RAT's decision, so the closed year's balance sheet
+        shows the SHU undivided and never changes after the RAT. Returns the SHU result; None if
+        the year was closed already. `entry_ids`: results, distribution, loss cover."""
         self._require_open()
         if str(fiscal_year) in self.closed_years:
             return None
@@ -142,23 +165,36 @@ class Books(Aggregate):
             raise DomainError("conflict", f"the close of {fiscal_year} has not begun")
         results = self.results.get(str(fiscal_year), {})
         shu = sum(results.values())
-        allocation = self.resolutions[str(fiscal_year)]["shu_allocation"]
-        result = acc.shu_distribution(shu, allocation, modal_basis, self.business.get(str(fiscal_year), {}))
-        day, entries = acc.year_end(fiscal_year), []
+        resolution = self.resolutions[str(fiscal_year)]
+        carried = self.carried_loss
+        covered_carried = min(max(shu, 0), carried)
+        reserve_used = min(max(-shu, 0), max(self.reserve, 0))
+        carried += max(-shu, 0) - reserve_used - covered_carried
+        result = acc.shu_distribution(shu - covered_carried, resolution["shu_allocation"], modal_basis,
+                                      self.business.get(str(fiscal_year), {}))
+        year_end, entries = acc.year_end(fiscal_year), []
         closing = [acc.line(code, debit=max(net, 0), credit=max(-net, 0))
                    for code, net in sorted(results.items()) if net]
         if closing:
             closing.append(acc.line(acc.CURRENT_SHU, debit=max(-shu, 0), credit=max(shu, 0)))
-            entries.append((entry_ids[0], "income and expenses closed into SHU", [x for x in closing if
-                                                                                 x["debit"] or x["credit"]]))
-        if shu > 0:
-            entries.append((entry_ids[1], f"SHU {fiscal_year} distributed by the RAT", _distribution(result)))
-        for entry_id, memo, lines in entries:
+            entries.append((entry_ids[0], year_end, "income and expenses closed into SHU",
+                            [x for x in closing if x["debit"] or x["credit"]]))
+        if reserve_used:
+            cover = [acc.line(acc.RESERVE, debit=reserve_used),
+                     acc.line(acc.CURRENT_SHU, credit=reserve_used)]
+            entries.append((entry_ids[2], year_end, f"loss {fiscal_year} covered from the reserve", cover))
+        if result["shu"] > 0:
+            day = max(resolution["held_on"], f"{fiscal_year + 1}-01-01")
+            entries.append((entry_ids[1], day, f"SHU {fiscal_year} distributed by the RAT",
+                            _distribution(result)))
+        for entry_id, day, memo, lines in entries:
             self.trigger("JournalEntryPosted", **acc.entry_payload(self.id, entry_id, day, memo, "closing",
                                                                   lines, self.chart))
+        outcome = {**result, "shu": shu, "loss_covered_by_reserve": reserve_used,
+                   "carried_loss_covered": covered_carried, "carried_loss": carried}
         self.trigger("FiscalYearClosed", cooperative_id=self.id, fiscal_year=fiscal_year, date=closed_on,
-                     entry_ids=[entry_id for entry_id, _, _ in entries], **result)
-        return {"cooperative_id": self.id, "fiscal_year": fiscal_year, "date": closed_on, **result}
+                     entry_ids=[entry[0] for entry in entries], **outcome)
+        return {"cooperative_id": self.id, "fiscal_year": fiscal_year, "date": closed_on, **outcome}
 
     def dissolve(self, dissolved_on: str) -> None:
         """From membership's CooperativeDissolved: the books take no entry from then on."""
@@ -188,6 +224,7 @@ class Books(Aggregate):
 
     def apply_JournalEntryPosted(self, data: dict) -> None:
         year = str(acc.fiscal_year(data["date"]))
+        self.reserve += sum(x["credit"] - x["debit"] for x in data["lines"] if x["account"] == acc.RESERVE)
         self.entries[data["entry_id"]] = {"date": data["date"], "memo": data["memo"], "kind": data["kind"],
                                           "lines": data["lines"], "reversed_by": None}
         results = self.results.setdefault(year, {})
@@ -209,6 +246,7 @@ class Books(Aggregate):
         year = data["fiscal_year"]
         self.closed_through, self.closing = max(self.closed_through, year), 0
         self.closed_years[str(year)] = {"shu": data["shu"], "pools": data["pools"]}
+        self.carried_loss = data.get("carried_loss", self.carried_loss)
         self.entries = {k: e for k, e in self.entries.items() if acc.fiscal_year(e["date"]) > year}
         self.results = {y: r for y, r in self.results.items() if int(y) > year}
         self.business = {y: b for y, b in self.business.items() if int(y) > year}
@@ -223,6 +261,7 @@ def require_books_open(status: str, cooperative_id: str) -> None:
 
 
 def _distribution(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Debits current-year SHU by what is distributed (`result["shu"]`: after any carried loss)."""
     lines = [acc.line(acc.CURRENT_SHU, debit=result["shu"])]
     for pool in acc.SHU_POOLS:
         if pool not in ("jasa_modal", "jasa_usaha") and result["pools"][pool]:
@@ -232,12 +271,11 @@ def _distribution(result: dict[str, Any]) -> list[dict[str, Any]]:
     return lines
 
 
-class SavingsAccount(Aggregate):
+class SavingsAccount(_Replayable):
     """Id "<cooperative_id>:<member_id>". `movements` are [date, kind, delta] in commit order;
     `entries` each deposit's and withdrawal's entry (for its reversal)."""
 
-    # Defaults for states restored from snapshots taken before these fields existed.
-    opened_on = ""
+    state_fields = ("opened_on", "entries")
 
     def __init__(self, id: str):
         super().__init__(id)
@@ -248,6 +286,7 @@ class SavingsAccount(Aggregate):
         self.balances = {kind: 0 for kind in acc.SAVINGS_KINDS}
         self.movements: list[list[Any]] = []
         self.entries: dict[str, dict[str, Any]] = {}  # entry id -> {date, kind, delta, reversed_by}
+        self.opened_on = ""
 
     # -- commands ----------------------------------------------------------------------------------
     def open(self, cooperative_id: str, opened_on: str, pokok_amount: int, wajib_amount: int,
@@ -369,7 +408,7 @@ class SavingsAccount(Aggregate):
                      reversal_id=reversal_id)
 
     def _entries(self) -> dict[str, dict[str, Any]]:
-        return vars(self).setdefault("entries", {})  # absent from snapshots older than reversals
+        return self.entries
 
     def _require_open(self) -> None:
         if self.status == "new":

@@ -111,8 +111,9 @@ class ShuResults(Projection):
     def handle(self, event: Envelope, view: View) -> None:
         payload = event.payload
         view.put("shu_results", f"{payload['cooperative_id']}|{payload['fiscal_year']}", {
-            key: payload[key] for key in ("cooperative_id", "fiscal_year", "date", "shu", "pools",
-                                          "members")})
+            key: payload.get(key, 0) for key in ("cooperative_id", "fiscal_year", "date", "shu", "pools",
+                                                 "members", "loss_covered_by_reserve", "carried_loss_covered",
+                                                 "carried_loss")})
 
 
 PROJECTIONS = (JournalDays, JournalEntries, MemberMovements, ShuResults)

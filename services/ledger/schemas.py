@@ -221,6 +221,10 @@ class FiscalYearClosed(_Event):
                         required=True)
     members = fields.List(fields.Nested(_ShuMember), required=True)
     entry_ids = fields.List(fields.String(), required=True)
+    # Absent from closes recorded before losses were carried (read as 0 / unchanged).
+    loss_covered_by_reserve = fields.Integer(strict=True)
+    carried_loss_covered = fields.Integer(strict=True)
+    carried_loss = fields.Integer(strict=True, metadata={"description": "uncovered losses after this close"})
 
 
 class _Savings(_Event):

@@ -52,8 +52,10 @@ class Books:
         cooperative = self.world.register()["id"]
         members = [self.world.apply(cooperative)["id"] for _ in range(count)]
         board = self.stack.token("coop_admin", cooperative_id=cooperative)
-        for member in members:
-            self.world.act(cooperative, member, "admit")
+        for member in members:  # admitted as of joining, so that savings may be dated from then on
+            answer = self.stack.call("POST", f"/cooperatives/{cooperative}/members/{member}/admit", board,
+                                     {"date": "2024-01-10"})
+            assert answer.status_code == 200, answer.text
         for member in members:  # the ledger opens the books and savings from membership's events
             wait_for(lambda m=member: self.stack.call(
                 "GET", f"/cooperatives/{cooperative}/members/{m}/savings", board).status_code == 200,

@@ -13,6 +13,8 @@ education/social 5 each.
 """
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from services.ledger.accounting import CURRENT_SHU, RESERVE, SHU_PAYABLE
@@ -73,14 +75,18 @@ def test_the_hand_computed_shu(ledger):
     for pool in ("jasa_modal", "jasa_usaha"):
         assert sum(row[pool] for row in result["members"]) == result["pools"][pool]
 
-    # the closing entries: results closed into SHU, SHU distributed, as of the year end
+    # results closed into SHU at the year end: the closed year's balance sheet shows SHU undivided
     assert ledger.balance(COOP, "4101", "2025-12-31") == 0
     assert ledger.balance(COOP, "5102", "2025-12-31") == 0
-    assert ledger.balance(COOP, CURRENT_SHU, "2025-12-31") == 0
-    assert ledger.balance(COOP, RESERVE, "2025-12-31") == 250_000
-    assert ledger.balance(COOP, SHU_PAYABLE, "2025-12-31") == 550_001
-    assert ledger.balance(COOP, "2102", "2025-12-31") == 50_000
+    assert ledger.balance(COOP, CURRENT_SHU, "2025-12-31") == 1_000_001
+    assert ledger.balance(COOP, RESERVE, "2025-12-31") == 0
     assert ledger.trial_balance(COOP, "2025-12-31")["balanced"]
+    # the distribution is booked on the RAT's date (2026-03-01), in the open year
+    assert ledger.balance(COOP, CURRENT_SHU, "2026-03-01") == 0
+    assert ledger.balance(COOP, RESERVE, "2026-03-01") == 250_000
+    assert ledger.balance(COOP, SHU_PAYABLE, "2026-03-01") == 550_001
+    assert ledger.balance(COOP, "2102", "2026-03-01") == 50_000
+    assert ledger.trial_balance(COOP, "2026-03-01")["balanced"]
 
     assert ledger.ledger.get_shu(COOP, 2025) == result
     assert ledger.ledger.get_shu(COOP, 2025, member_id="B")["members"] == [EXPECTED_MEMBERS[1]]
@@ -125,13 +131,41 @@ def test_a_loss_year_distributes_nothing():
     result = ledger.close("coop-loss", 2025)
     assert result["shu"] == -400
     assert set(result["pools"].values()) == {0} and result["members"] == []
-    # income and expenses are closed; the loss stays in current-year SHU (a debit balance)
+    # income and expenses are closed; no reserve: the loss is carried (a debit balance of 3104)
     assert ledger.balance("coop-loss", "4101", "2025-12-31") == 0
     assert ledger.balance("coop-loss", "5102", "2025-12-31") == 0
     assert ledger.balance("coop-loss", CURRENT_SHU, "2025-12-31") == -400
     assert ledger.balance("coop-loss", SHU_PAYABLE) == 0
+    assert (result["loss_covered_by_reserve"], result["carried_loss"]) == (0, 400)
     sheet_totals = ledger.trial_balance("coop-loss")
     assert sheet_totals["balanced"]
+
+
+def test_a_loss_is_covered_from_the_reserve_and_the_rest_by_later_profits_before_any_pool():
+    coop = "coop-carry"
+    ledger = MemoryLedger(today=date(2027, 6, 1))
+    ledger.register(coop)
+    ledger.admit(coop, "A")
+    ledger.deposit(coop, "A", "pokok", 100_000, "2024-01-05")
+    ledger.post(coop, "2024-02-01", ("1101", 1_000, 0), ("3103", 0, 1_000), memo="opening reserve")
+    ledger.post(coop, "2024-03-01", ("5102", 1_500, 0), ("1101", 0, 1_500))
+    ledger.rat(coop, 2024)
+    loss = ledger.close(coop, 2024)
+    assert (loss["shu"], loss["loss_covered_by_reserve"], loss["carried_loss"]) == (-1_500, 1_000, 500)
+    assert loss["members"] == [] and set(loss["pools"].values()) == {0}
+    assert ledger.balance(coop, RESERVE, "2024-12-31") == 0
+    assert ledger.balance(coop, CURRENT_SHU, "2024-12-31") == -500
+    ledger.post(coop, "2025-03-01", ("1101", 300, 0), ("4101", 0, 300, "A"))
+    ledger.rat(coop, 2025)
+    small = ledger.close(coop, 2025)  # 300 of profit all goes to the carried loss
+    assert (small["carried_loss_covered"], small["carried_loss"], small["members"]) == (300, 200, [])
+    ledger.post(coop, "2026-03-01", ("1101", 1_200, 0), ("4101", 0, 1_200, "A"))
+    ledger.rat(coop, 2026)
+    profit = ledger.close(coop, 2026)
+    assert (profit["shu"], profit["carried_loss_covered"], profit["carried_loss"]) == (1_200, 200, 0)
+    assert sum(profit["pools"].values()) == 1_000  # only what is left after the carried loss
+    assert ledger.balance(coop, CURRENT_SHU, "2027-03-01") == 0
+    assert ledger.trial_balance(coop)["balanced"]
 
 
 def test_an_earlier_year_with_results_is_closed_first():
