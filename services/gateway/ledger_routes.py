@@ -97,6 +97,10 @@ LEDGER_ROUTES = [
             lambda rpc, c: rpc.close_fiscal_year(c.path["cooperative_id"], _year(c), c.context),
             ledger.ShuResult, "Close a fiscal year: needs its RAT resolution; computes and distributes "
             "SHU and locks the year; closing again changes nothing", body=ledger.CloseFiscalYear),
+    _ledger("pay_shu", "POST", f"{_COOP}/fiscal-years/{{fiscal_year}}/shu/payout", access.coop_admin,
+            lambda rpc, c: rpc.pay_shu(c.path["cooperative_id"], _year(c), c.body, c.context),
+            ledger.ShuResult, "Pay every member's unpaid SHU of a closed year once, `to` sukarela or cash "
+            "(members who exited: cash); answers the SHU with `paid`", body=ledger.ShuPayout),
     _ledger("get_shu", "GET", f"{_COOP}/fiscal-years/{{fiscal_year}}/shu", access.coop_admin_or_member,
             lambda rpc, c: rpc.get_shu(c.path["cooperative_id"], _year(c),
                                        c.principal.member_id if c.principal.role == "member" else None),

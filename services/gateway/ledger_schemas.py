@@ -32,6 +32,9 @@ class CloseFiscalYear(Schema):
     pass
 
 
+ShuPayout = ledger.ShuPayoutSchema
+
+
 # -- responses ----------------------------------------------------------------------------
 _Money = fields.Integer  # integer rupiah
 
@@ -134,7 +137,7 @@ class Balances(Schema):
 class StatementLine(Schema):
     date = DateText()
     kind = fields.String(validate=validate.OneOf(SAVINGS_KINDS))
-    movement = fields.String(validate=validate.OneOf(("deposit", "withdrawal", "return", "reversal")))
+    movement = fields.String(validate=validate.OneOf(("deposit", "withdrawal", "return", "reversal", "shu")))
     amount = _Money(metadata={"description": "signed: a withdrawal or return is negative"})
     entry_id = fields.String(allow_none=True)
 
@@ -221,6 +224,7 @@ class ShuLine(Schema):
     jasa_modal = _Money()
     jasa_usaha = _Money()
     total = _Money()
+    paid = fields.Boolean(metadata={"description": "paid out (to sukarela, in cash, or on exit)"})
 
 
 class ShuResult(Schema):

@@ -35,6 +35,7 @@ from .schemas import (
     MovementRequestSchema,
     ReportRequestSchema,
     SavingsKindSchema,
+    ShuPayoutSchema,
     SourceSchema,
     StatementPeriodSchema,
 )
@@ -100,11 +101,29 @@ class Ledger:
         elif event.name == "MemberAdmitted":
             self._open_account(coop, payload["member_id"], payload, context, actor)
         elif event.name == "MemberExited":
-            self._run(SavingsAccount, account_id(coop, payload["member_id"]),
-                      lambda a: a.settle(payload["exited_on"], self._entry_id(context)), context, actor)
+            self._settle_exit(coop, payload["member_id"], payload["exited_on"], context, actor)
         elif event.name == "AnnualMeetingHeld":
             self._run(Books, coop, lambda b: b.record_resolution(
                 payload["fiscal_year"], payload["held_on"], payload["shu_allocation"]), context, actor)
+
+    def _settle_exit(self, coop: str, member: str, exited_on: str, context: CommandContext,
+                     actor: Actor | None) -> None:
+        """Two steps, each idempotent (the second's id is derived from the first's): the savings are
+        returned in cash (the member's stream), then the books pay the unpaid SHU and take the
+        member's receivables back out of what was paid (claims.exit_netting). A redelivered event
+        re-runs both and stores nothing new."""
+        outcome = self._run(SavingsAccount, account_id(coop, member),
+                            lambda a: a.settle(exited_on, self._entry_id(context)), context, actor)
+        settled = [e.payload for e in (outcome.commit.events if outcome.commit else [])
+                   if e.event_type == "ledger.SavingsSettled"]
+        account = outcome.aggregate
+        assert isinstance(account, SavingsAccount)
+        day = settled[0]["date"] if settled else max([exited_on, *(m[0] for m in account.movements)])
+        returned = sum(settled[0]["returned"].values()) if settled else sum(
+            -m[2] for m in account.movements if m[0] == day and m[2] < 0)
+        step = context.step("exit-books")
+        entry_id = self._entry_id(step)
+        self._run(Books, coop, lambda b: b.settle_exit(member, day, returned, entry_id), step, actor)
 
     def _open_account(self, coop: str, member: str, admission: dict[str, Any], context: CommandContext,
                       actor: Actor | None) -> None:
@@ -306,7 +325,38 @@ class Ledger:
                   if e.event_type == "ledger.FiscalYearClosed"]
         if not closed:
             return self.get_shu(cooperative_id, year)
-        return {key: closed[0][key] for key in SHU_FIELDS}
+        result = {key: closed[0].get(key, 0) for key in SHU_FIELDS}
+        return {**result, "members": [{**row, "paid": False} for row in result["members"]]}
+
+    def pay_shu(self, cooperative_id: str, fiscal_year: Any, data: Any, context: dict | None = None
+                ) -> dict[str, Any]:
+        """Pays every member's unpaid SHU of a closed year once, to sukarela or in cash. The books
+        record the payment (and post the cash entry); then each sukarela payment is credited to the
+        member's savings account with an id derived from (cooperative, year, member), so a retry
+        completes a payout that stopped half-way and never credits twice. Members whose savings were
+        settled on exit are paid in cash."""
+        year = validated(FiscalYearSchema, {"fiscal_year": fiscal_year})["fiscal_year"]
+        fields = validated(ShuPayoutSchema, data)
+        command, today, actor = CommandContext.from_wire(context), self.today(), actor_from_wire(context)
+        books = self._books(cooperative_id)
+        unpaid = books.shu_owed.get(str(year), {})
+        closed = frozenset(m for m in unpaid if self.app.load(
+            SavingsAccount, account_id(cooperative_id, m), fresh=True).status != "open")
+        outcome = self._run(Books, cooperative_id, lambda b: b.pay_shu(
+            year, fields["date"], fields["to"], today, self._entry_id(command), closed), command, actor)
+        books = outcome.aggregate  # type: ignore[assignment]
+        for member, paid in sorted(books.shu_paid.get(str(year), {}).items()):
+            if paid["to"] == "sukarela":
+                self._credit_shu(cooperative_id, year, member, paid, command, actor)
+        return self.get_shu(cooperative_id, year)
+
+    def _credit_shu(self, cooperative_id: str, year: int, member: str, paid: dict[str, Any],
+                    command: CommandContext, actor: Actor | None) -> None:
+        credit = CommandContext(derived_id("ledger-shu-credit", f"{cooperative_id}:{year}:{member}"),
+                                command.correlation_id, command.causation_id)
+        entry_id = self._entry_id(credit)
+        self._run(SavingsAccount, account_id(cooperative_id, member), lambda a: a.receive_shu(
+            year, paid["amount"], paid["date"], entry_id), credit, actor)
 
     def get_shu(self, cooperative_id: str, fiscal_year: Any, member_id: str | None = None) -> dict[str, Any]:
         year = validated(FiscalYearSchema, {"fiscal_year": fiscal_year})["fiscal_year"]
@@ -323,6 +373,8 @@ class Ledger:
                 doc = read_model(self.database, SHU_RESULTS, "shu_results").find_one(
                     {"_id": f"{cooperative_id}|{year}"})
         result = {key: doc.get(key, 0) for key in SHU_FIELDS}  # 0: closed before losses were carried
+        paid = self._books(cooperative_id).shu_paid.get(str(year), {})  # fresh: answers right after a payout
+        result["members"] = [{**row, "paid": row["member_id"] in paid} for row in result["members"]]
         if member_id is not None:
             result["members"] = [row for row in result["members"] if row["member_id"] == member_id]
         return result

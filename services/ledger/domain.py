@@ -26,6 +26,7 @@ from typing import Any
 from shared.aggregate import Aggregate, DomainError, not_found
 
 from . import accounting as acc
+from . import claims
 from .accounting import invalid
 
 
@@ -43,7 +44,7 @@ class _Replayable(Aggregate):
 
 
 class Books(_Replayable):
-    state_fields = ("reserve", "carried_loss")
+    state_fields = ("reserve", "carried_loss", "shu_owed", "receivables")
 
     def __init__(self, id: str):
         super().__init__(id)
@@ -60,6 +61,9 @@ class Books(_Replayable):
         self.business: dict[str, dict[str, int]] = {}      # year -> member -> jasa usaha basis
         self.reserve = 0        # balance of the reserve (3103): only the books' own entries move it
         self.carried_loss = 0   # losses of closed years not yet covered (a debit balance of 3104)
+        self.shu_owed: dict[str, dict[str, int]] = {}               # year -> member -> unpaid SHU
+        self.shu_paid: dict[str, dict[str, dict[str, Any]]] = {}    # year -> member -> {amount, to, date}
+        self.receivables: dict[str, dict[str, int]] = {}            # member -> account -> balance
 
     @property
     def locked_through(self) -> int:
@@ -115,7 +119,7 @@ class Books(_Replayable):
             raise not_found("journal entry", entry_id)
         if original["reversed_by"]:
             raise DomainError("conflict", f"entry {entry_id} was reversed by {original['reversed_by']}")
-        if original["kind"] in ("reversal", "closing"):
+        if original["kind"] in ("reversal", "closing", "shu_payout"):
             raise DomainError("conflict", f"a {original['kind']} entry cannot be reversed")
         if acc.fiscal_year(original["date"]) <= self.locked_through:
             raise DomainError("fiscal_year_closed", f"the fiscal year of entry {entry_id} is closed")
@@ -196,6 +200,47 @@ class Books(_Replayable):
                      entry_ids=[entry[0] for entry in entries], **outcome)
         return {"cooperative_id": self.id, "fiscal_year": fiscal_year, "date": closed_on, **outcome}
 
+    def pay_shu(self, fiscal_year: int, day: str, to: str, today: date, entry_id: str,
+                cash_only: frozenset[str] = frozenset()) -> None:
+        """Pays every member's unpaid SHU of a closed year once: in cash (one entry here), or to
+        sukarela (recorded here as paid; the application then credits each member's savings
+        account, whose stream holds 2101). `cash_only`: members whose savings are settled."""
+        self._require_open()
+        if str(fiscal_year) not in self.closed_years:
+            raise DomainError("fiscal_year_not_closed", f"fiscal year {fiscal_year} is not closed")
+        acc.require_open_date(day, self.locked_through, today)
+        held_on = self.resolutions[str(fiscal_year)]["held_on"]
+        if day < held_on:
+            raise invalid("date", f"the SHU of {fiscal_year} is owed from the RAT on {held_on}")
+        unpaid = sorted(self.shu_owed.get(str(fiscal_year), {}).items())
+        if not unpaid:
+            return
+        cash = [(m, amount) for m, amount in unpaid if m in cash_only or to == "cash"]
+        paid = [{"member_id": m, "amount": amount, "to": "cash" if (m, amount) in cash else to}
+                for m, amount in unpaid]
+        self.trigger("ShuPaidOut", cooperative_id=self.id, fiscal_year=fiscal_year, date=day, members=paid,
+                     entry_id=entry_id if cash else None)
+        if cash:
+            lines = [acc.line(acc.SHU_PAYABLE, debit=amount, member_id=m) for m, amount in cash]
+            lines.append(acc.line(acc.CASH, credit=sum(amount for _, amount in cash)))
+            self.trigger("JournalEntryPosted", **acc.entry_payload(
+                self.id, entry_id, day, f"SHU {fiscal_year} paid in cash", "shu_payout", lines, self.chart))
+
+    def settle_exit(self, member: str, day: str, returned: int, entry_id: str) -> None:
+        """The books' side of an exit (after the savings were returned): unpaid SHU paid, the
+        member's receivables netted (claims.exit_netting). Nothing to do: no event."""
+        self._require_open()
+        owed = {year: members[member] for year, members in self.shu_owed.items() if member in members}
+        day = max(day, f"{self.locked_through + 1}-01-01")
+        netted, lines = claims.exit_netting(self.receivables.get(member, {}), sum(owed.values()), returned,
+                                            member)
+        if not lines:
+            return
+        self.trigger("ExitSettled", cooperative_id=self.id, member_id=member, date=day, shu_paid=owed,
+                     receivables_netted=netted, entry_id=entry_id)
+        self.trigger("JournalEntryPosted", **acc.entry_payload(
+            self.id, entry_id, day, "exit: SHU paid, receivables netted", "shu_payout", lines, self.chart))
+
     def dissolve(self, dissolved_on: str) -> None:
         """From membership's CooperativeDissolved: the books take no entry from then on."""
         if self.status == "open":
@@ -205,6 +250,19 @@ class Books(_Replayable):
         require_books_open(self.status, self.id)
 
     # -- events ------------------------------------------------------------------------------------
+    def apply_ShuPaidOut(self, data: dict) -> None:
+        year = str(data["fiscal_year"])
+        for row in data["members"]:
+            self.shu_owed[year].pop(row["member_id"], None)
+            self.shu_paid.setdefault(year, {})[row["member_id"]] = {"amount": row["amount"], "to": row["to"],
+                                                                    "date": data["date"]}
+
+    def apply_ExitSettled(self, data: dict) -> None:
+        for year, amount in data["shu_paid"].items():
+            self.shu_owed[year].pop(data["member_id"], None)
+            self.shu_paid.setdefault(year, {})[data["member_id"]] = {"amount": amount, "to": "exit",
+                                                                     "date": data["date"]}
+
     def apply_BooksDissolved(self, data: dict) -> None:
         self.status = "dissolved"
 
@@ -225,6 +283,7 @@ class Books(_Replayable):
     def apply_JournalEntryPosted(self, data: dict) -> None:
         year = str(acc.fiscal_year(data["date"]))
         self.reserve += sum(x["credit"] - x["debit"] for x in data["lines"] if x["account"] == acc.RESERVE)
+        claims.track_receivables(self.receivables, data["lines"])
         self.entries[data["entry_id"]] = {"date": data["date"], "memo": data["memo"], "kind": data["kind"],
                                           "lines": data["lines"], "reversed_by": None}
         results = self.results.setdefault(year, {})
@@ -247,6 +306,7 @@ class Books(_Replayable):
         self.closed_through, self.closing = max(self.closed_through, year), 0
         self.closed_years[str(year)] = {"shu": data["shu"], "pools": data["pools"]}
         self.carried_loss = data.get("carried_loss", self.carried_loss)
+        self.shu_owed[str(year)] = {row["member_id"]: row["total"] for row in data["members"]}
         self.entries = {k: e for k, e in self.entries.items() if acc.fiscal_year(e["date"]) > year}
         self.results = {y: r for y, r in self.results.items() if int(y) > year}
         self.business = {y: b for y, b in self.business.items() if int(y) > year}
@@ -340,6 +400,16 @@ class SavingsAccount(_Replayable):
                      for kind, amount in returned.items() if amount]
             self._post(entry_id, day, "savings returned on exit",
                        [*lines, acc.line(acc.CASH, credit=paid, member_id=self.member_id)])
+
+    def receive_shu(self, fiscal_year: int, amount: int, day: str, entry_id: str) -> None:
+        """A member's SHU paid to sukarela (the books recorded it as paid): 2103 → 2101. Not a
+        deposit the member made, so not reversible on its own."""
+        self._require_open()
+        self.trigger("ShuCredited", cooperative_id=self.cooperative_id, member_id=self.member_id,
+                     fiscal_year=fiscal_year, amount=amount, date=day, entry_id=entry_id)
+        self._post(entry_id, day, f"SHU {fiscal_year} paid to simpanan sukarela",
+                   [acc.line(acc.SHU_PAYABLE, debit=amount, member_id=self.member_id),
+                    acc.line(acc.SUKARELA, credit=amount, member_id=self.member_id)])
 
     def lock_through(self, cooperative_id: str, fiscal_year: int) -> None:
         if fiscal_year > self.locked_through:
@@ -435,6 +505,9 @@ class SavingsAccount(_Replayable):
 
     def apply_SavingsWithdrawn(self, data: dict) -> None:
         self._moved(data["entry_id"], data["date"], "sukarela", -data["amount"])
+
+    def apply_ShuCredited(self, data: dict) -> None:
+        self._moved(data["entry_id"], data["date"], "sukarela", data["amount"], reversible=False)
 
     def apply_SavingsMovementReversed(self, data: dict) -> None:
         self._moved(data["reversal_id"], data["date"], data["kind"], data["amount"], reversible=False)

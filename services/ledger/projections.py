@@ -75,7 +75,7 @@ class MemberMovements(Projection):
     name = MEMBER_MOVEMENTS
     collections = ("member_movements",)
     handles = frozenset({"ledger.SavingsDeposited", "ledger.SavingsWithdrawn", "ledger.SavingsSettled",
-                         "ledger.SavingsMovementReversed", "ledger.JournalEntryPosted"})
+                         "ledger.SavingsMovementReversed", "ledger.ShuCredited", "ledger.JournalEntryPosted"})
 
     def handle(self, event: Envelope, view: View) -> None:
         payload = event.payload
@@ -90,6 +90,8 @@ class MemberMovements(Projection):
         if event.name == "SavingsSettled":
             movements = [(kind, -amount) for kind, amount in sorted(payload["returned"].items()) if amount]
             movement = "return"
+        elif event.name == "ShuCredited":
+            movements, movement = [("sukarela", payload["amount"])], "shu"
         elif event.name == "SavingsMovementReversed":
             movements, movement = [(payload["kind"], payload["amount"])], "reversal"
             base["entry_id"] = payload["reversal_id"]

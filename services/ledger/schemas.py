@@ -8,11 +8,12 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 from shared.registry import EventRegistry
 
 from .accounting import ACCOUNT_TYPES, MAX_AMOUNT, SAVINGS_KINDS, SHU_POOLS
+from .claims import SHU_PAYOUT_TARGETS
 
 registry = EventRegistry("ledger")
 
 REPORTS = ("trial-balance", "balance-sheet", "income-statement")
-ENTRY_KINDS = ("manual", "integration", "savings", "reversal", "closing")
+ENTRY_KINDS = ("manual", "integration", "savings", "reversal", "closing", "shu_payout")
 
 
 def Money(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
@@ -99,6 +100,11 @@ class JournalQuerySchema(StatementPeriodSchema):
     limit = fields.Integer(strict=True, load_default=50, validate=Range(1, 500))
     cursor = fields.String(load_default=None, allow_none=True, validate=Regexp(
         r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\|[0-9]+$", error="invalid cursor"))
+
+
+class ShuPayoutSchema(Schema):
+    date = fields.Date(required=True)
+    to = fields.String(required=True, validate=OneOf(SHU_PAYOUT_TARGETS))
 
 
 class ReportRequestSchema(PeriodSchema):
@@ -268,6 +274,41 @@ class SavingsMovementReversed(_Savings):
     date = _Day(required=True)
     entry_id = fields.String(required=True)
     reversal_id = fields.String(required=True)
+
+
+class _Paid(Schema):
+    member_id = fields.String(required=True)
+    amount = Money(required=True)
+    to = fields.String(required=True, validate=OneOf(SHU_PAYOUT_TARGETS))
+
+
+@registry.event("ShuPaidOut")
+class ShuPaidOut(_Event):
+    cooperative_id = fields.String(required=True)
+    fiscal_year = fields.Integer(required=True, strict=True)
+    date = _Day(required=True)
+    members = fields.List(fields.Nested(_Paid), required=True)
+    entry_id = fields.String(required=True, allow_none=True)
+
+
+@registry.event("ShuCredited")
+class ShuCredited(_Savings):
+    fiscal_year = fields.Integer(required=True, strict=True)
+    amount = Money(required=True)
+    date = _Day(required=True)
+    entry_id = fields.String(required=True)
+
+
+@registry.event("ExitSettled")
+class ExitSettled(_Event):
+    """The books' side of a member's exit: unpaid SHU per year paid, receivables netted per account."""
+
+    cooperative_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    date = _Day(required=True)
+    shu_paid = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True)
+    receivables_netted = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True)
+    entry_id = fields.String(required=True)
 
 
 @registry.event("BooksDissolved")

@@ -98,6 +98,10 @@ class LedgerService:
         return self.ledger.close_fiscal_year(cooperative_id, year, context)
 
     @rpc
+    def pay_shu(self, cooperative_id, year, data, context=None):
+        return self.ledger.pay_shu(cooperative_id, year, data, context)
+
+    @rpc
     def get_shu(self, cooperative_id, year, member_id=None):
         return self.ledger.get_shu(cooperative_id, year, member_id)
 

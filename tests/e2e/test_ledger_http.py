@@ -24,7 +24,7 @@ LEDGER_MATRIX = {
     "withdraw_sukarela": BOARD_OR_MEMBER, "get_savings": BOARD_OR_MEMBER, "member_statement": BOARD_OR_MEMBER,
     "trial_balance": {"coop_admin_a", "network_admin"}, "balance_sheet": {"coop_admin_a", "network_admin"},
     "income_statement": {"coop_admin_a", "network_admin"}, "close_fiscal_year": BOARD,
-    "list_journal": {"coop_admin_a", "network_admin"},
+    "list_journal": {"coop_admin_a", "network_admin"}, "pay_shu": BOARD,
     "get_shu": {"coop_admin_a", "member_a1", "member_a2"},
 }
 INVALID_BODY = {"amount": "lots", "unexpected": True}
@@ -231,8 +231,8 @@ def test_closing_a_year_distributes_shu_and_locks_it(stack, world):
     assert closed["pools"] == {"reserve": 4_000, "jasa_modal": 2_000, "jasa_usaha": 2_500, "board": 500,
                                "staff": 500, "education": 300, "social": 200}
     lines = {line["member_id"]: line for line in closed["members"]}
-    assert lines[a] == {"member_id": a, "jasa_modal": 1_333, "jasa_usaha": 0, "total": 1_333}
-    assert lines[b] == {"member_id": b, "jasa_modal": 667, "jasa_usaha": 2_500, "total": 3_167}
+    assert lines[a] == {"member_id": a, "jasa_modal": 1_333, "jasa_usaha": 0, "total": 1_333, "paid": False}
+    assert lines[b] == {"member_id": b, "jasa_modal": 667, "jasa_usaha": 2_500, "total": 3_167, "paid": False}
     assert coop.ok("POST", "/fiscal-years/2025/close") == closed  # closing twice changes nothing
     assert coop.ok("GET", "/fiscal-years/2025/shu") == closed
     own = coop.call("GET", "/fiscal-years/2025/shu", token=coop.tokens["member_a2"]).json()
@@ -245,3 +245,10 @@ def test_closing_a_year_distributes_shu_and_locks_it(stack, world):
     assert_error(coop.call("GET", "/fiscal-years/2024/shu"), 404, "not_found")
     sheet = coop.call("GET", "/reports/balance-sheet", params={"as_of": "2025-12-31"}).json()
     assert sheet["balanced"] and sheet["current_result"] == 0
+    # the SHU owed is paid out once, from the RAT's date (2026-03-15)
+    assert_error(coop.call("POST", "/fiscal-years/2025/shu/payout", {"date": "2026-03-01", "to": "cash"}), 400,
+                 "validation_error")
+    paid = coop.ok("POST", "/fiscal-years/2025/shu/payout", {"date": "2026-03-16", "to": "sukarela"})
+    assert all(line["paid"] for line in paid["members"])
+    assert coop.ok("GET", f"/members/{b}/savings")["sukarela"] == 3_167
+    assert coop.ok("POST", "/fiscal-years/2025/shu/payout", {"date": "2026-03-17", "to": "cash"}) == paid

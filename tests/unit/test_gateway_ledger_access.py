@@ -14,6 +14,7 @@ LEDGER_MATRIX = {
     "post_journal_entry": BOARD,
     "reverse_journal_entry": BOARD,
     "list_journal": {"coop_admin_a", "network_admin"},
+    "pay_shu": BOARD,
     "deposit_pokok": BOARD,
     "deposit_wajib": BOARD,
     "deposit_sukarela": BOARD_OR_MEMBER,
