@@ -212,10 +212,10 @@ class World:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def act(self, cooperative_id: str, member_id: str, action: str) -> dict[str, Any]:
+    def act(self, cooperative_id: str, member_id: str, action: str, body: Any = None) -> dict[str, Any]:
         token = self.stack.token("coop_admin", cooperative_id=cooperative_id)
         path = f"/cooperatives/{cooperative_id}/members/{member_id}/{action}"
-        response = self.stack.call("POST", path, token)
+        response = self.stack.call("POST", path, token, body)
         assert response.status_code == 200, response.text
         return response.json()
 
