@@ -62,6 +62,14 @@ LEDGER_ROUTES = [
     _ledger("add_account", "POST", f"{_COOP}/accounts", access.coop_admin,
             lambda rpc, c: rpc.add_account(c.path["cooperative_id"], c.body, c.context),
             ledger.Account, "Add an account to the chart", body=ledger.AddAccount, status=201),
+    _ledger("change_account", "PATCH", f"{_COOP}/accounts/{{code}}", access.coop_admin,
+            lambda rpc, c: rpc.change_account(c.path["cooperative_id"], c.path["code"], c.body, c.context),
+            ledger.Account, "Rename an account, or deactivate it (no new lines) or reactivate it",
+            body=ledger.ChangeAccount),
+    _ledger("remove_account", "DELETE", f"{_COOP}/accounts/{{code}}", access.coop_admin,
+            lambda rpc, c: rpc.remove_account(c.path["cooperative_id"], c.path["code"], c.context),
+            ledger.Account, "Remove an account nothing was posted to (else 422 account_has_movements: "
+            "deactivate it)"),
     _ledger("post_journal_entry", "POST", f"{_COOP}/journal-entries", access.coop_admin,
             lambda rpc, c: rpc.post_journal_entry(c.path["cooperative_id"], c.body, c.context),
             ledger.JournalEntry, "Post a balanced journal entry; an income line naming a member is that "

@@ -11,6 +11,7 @@ from .schemas import DateText, NextCursor, Page
 
 # -- requests -----------------------------------------------------------------------------
 AddAccount = ledger.AccountRequestSchema
+ChangeAccount = ledger.AccountChangeSchema
 PostJournalEntry = ledger.JournalEntryRequestSchema
 SavingsMovement = ledger.MovementRequestSchema
 AccountQuery = Page
@@ -45,6 +46,7 @@ class Account(Schema):
     type = fields.String(validate=validate.OneOf(ACCOUNT_TYPES))
     normal_balance = fields.String(validate=validate.OneOf(("debit", "credit")))
     balance = _Money(metadata={"description": "on the account's normal side, all entries so far"})
+    active = fields.Boolean(metadata={"description": "false: deactivated, takes no new lines"})
 
 
 class AccountPage(Schema):

@@ -50,6 +50,8 @@ def _operation(route: Route) -> dict[str, Any]:
         parameters.append(_IDEMPOTENCY_KEY)
     if route.method in BODY_METHODS:
         codes += [409, 413, 422]
+    elif route.method == "DELETE":
+        codes += [409, 422]
     operation: dict[str, Any] = {
         "operationId": route.name,
         "summary": route.summary,

@@ -28,6 +28,7 @@ from .domain import Books, SavingsAccount, require_books_open
 from .journal import journal_page
 from .projections import JOURNAL_DAYS, JOURNAL_ENTRIES, MEMBER_MOVEMENTS, SHU_RESULTS
 from .schemas import (
+    AccountChangeSchema,
     AccountRequestSchema,
     FiscalYearSchema,
     JournalEntryRequestSchema,
@@ -154,7 +155,21 @@ class Ledger:
         code, name, kind = fields["code"], fields["name"], fields["type"]
         self._run(Books, cooperative_id, lambda b: b.add_account(code, name, kind),
                   CommandContext.from_wire(context), actor_from_wire(context))
-        return {**fields, "normal_balance": NORMAL_BALANCE[fields["type"]], "balance": 0}
+        return {**fields, "normal_balance": NORMAL_BALANCE[fields["type"]], "balance": 0, "active": True}
+
+    def change_account(self, cooperative_id: str, code: str, data: Any, context: dict | None = None
+                       ) -> dict[str, Any]:
+        fields = validated(AccountChangeSchema, data)
+        self._run(Books, cooperative_id, lambda b: b.change_account(
+            code, fields.get("name"), fields.get("active")), CommandContext.from_wire(context),
+            actor_from_wire(context))
+        return next(a for a in self.list_accounts(cooperative_id) if a["code"] == code)
+
+    def remove_account(self, cooperative_id: str, code: str, context: dict | None = None) -> dict[str, Any]:
+        account = next((a for a in self.list_accounts(cooperative_id) if a["code"] == code), None)
+        self._run(Books, cooperative_id, lambda b: b.remove_account(code), CommandContext.from_wire(context),
+                  actor_from_wire(context))
+        return account or {}
 
     def post_journal_entry(self, cooperative_id: str, data: Any, context: dict | None = None
                            ) -> dict[str, Any]:
@@ -226,7 +241,8 @@ class Ledger:
         chart = self._books(cooperative_id).chart
         totals = reports.sum_days(self._days(cooperative_id, "9999-12-31"), None, "9999-12-31")
         return [{key: row[key] for key in ("code", "name", "type", "balance")}
-                | {"normal_balance": NORMAL_BALANCE[row["type"]]}
+                | {"normal_balance": NORMAL_BALANCE[row["type"]],
+                   "active": chart[row["code"]].get("active", True)}
                 for row in reports.trial_balance(chart, totals)["accounts"]]
 
     # -- savings ------------------------------------------------------------------------------------

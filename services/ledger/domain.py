@@ -44,13 +44,13 @@ class _Replayable(Aggregate):
 
 
 class Books(_Replayable):
-    state_fields = ("reserve", "carried_loss", "shu_owed", "receivables")
+    state_fields = ("reserve", "carried_loss", "shu_owed", "receivables", "used")
 
     def __init__(self, id: str):
         super().__init__(id)
         self.status = "new"
         self.name = ""
-        self.chart: dict[str, dict[str, str]] = {}
+        self.chart: dict[str, dict[str, Any]] = {}
         self.members: dict[str, bool] = {}
         self.closed_through = 0        # every year up to this one is locked
         self.closing = 0               # the year whose close has begun, until it is closed
@@ -64,6 +64,7 @@ class Books(_Replayable):
         self.shu_owed: dict[str, dict[str, int]] = {}               # year -> member -> unpaid SHU
         self.shu_paid: dict[str, dict[str, dict[str, Any]]] = {}    # year -> member -> {amount, to, date}
         self.receivables: dict[str, dict[str, int]] = {}            # member -> account -> balance
+        self.used: list[str] = []   # accounts the books' own entries have lines on (never deletable)
 
     @property
     def locked_through(self) -> int:
@@ -84,6 +85,32 @@ class Books(_Replayable):
         if type not in acc.ACCOUNT_TYPES:
             raise invalid("type", f"type must be one of {', '.join(acc.ACCOUNT_TYPES)}")
         self.trigger("AccountAdded", cooperative_id=self.id, code=code, name=name, type=type)
+
+    def change_account(self, code: str, name: str | None = None, active: bool | None = None) -> None:
+        """Renames, deactivates (no new lines) or reactivates an account. The accounts the ledger
+        posts to itself (cash, savings, SHU, reserve, pools, member receivables) stay active."""
+        self._require_open()
+        account = self._account(code)
+        if name is not None and name != account["name"]:
+            self.trigger("AccountRenamed", cooperative_id=self.id, code=code, name=name)
+        if active is not None and active != account.get("active", True):
+            if not active and code in acc.LEDGER_POSTED:
+                raise DomainError("account_in_use", f"account {code} is posted to by the ledger itself")
+            self.trigger("AccountActivationChanged", cooperative_id=self.id, code=code, active=active)
+
+    def remove_account(self, code: str) -> None:
+        """Only an account nothing was ever posted to, and not one the ledger posts to itself."""
+        self._require_open()
+        self._account(code)
+        if code in acc.LEDGER_POSTED or code in self.used:
+            raise DomainError("account_has_movements", f"account {code} has movements (or the ledger posts "
+                              "to it): deactivate it instead")
+        self.trigger("AccountRemoved", cooperative_id=self.id, code=code)
+
+    def _account(self, code: str) -> dict[str, Any]:
+        if code not in self.chart:
+            raise not_found("account", code)
+        return self.chart[code]
 
     def enroll(self, member_id: str) -> None:
         self._require_open()
@@ -273,6 +300,15 @@ class Books(_Replayable):
     def apply_AccountAdded(self, data: dict) -> None:
         self.chart[data["code"]] = {"name": data["name"], "type": data["type"]}
 
+    def apply_AccountRenamed(self, data: dict) -> None:
+        self.chart[data["code"]]["name"] = data["name"]
+
+    def apply_AccountActivationChanged(self, data: dict) -> None:
+        self.chart[data["code"]]["active"] = data["active"]
+
+    def apply_AccountRemoved(self, data: dict) -> None:
+        del self.chart[data["code"]]
+
     def apply_MemberEnrolled(self, data: dict) -> None:
         self.members[data["member_id"]] = True
 
@@ -284,6 +320,7 @@ class Books(_Replayable):
         year = str(acc.fiscal_year(data["date"]))
         self.reserve += sum(x["credit"] - x["debit"] for x in data["lines"] if x["account"] == acc.RESERVE)
         claims.track_receivables(self.receivables, data["lines"])
+        self.used = sorted({*self.used, *(x["account"] for x in data["lines"])})
         self.entries[data["entry_id"]] = {"date": data["date"], "memo": data["memo"], "kind": data["kind"],
                                           "lines": data["lines"], "reversed_by": None}
         results = self.results.setdefault(year, {})

@@ -34,6 +34,18 @@ class AccountRequestSchema(Schema):
     type = fields.String(required=True, validate=OneOf(ACCOUNT_TYPES))
 
 
+class AccountChangeSchema(Schema):
+    """PATCH an account: a new `name`, and/or `active` false (no new lines) or true."""
+
+    name = fields.String(validate=Length(1, 200))
+    active = fields.Boolean()
+
+    @validates_schema
+    def _something(self, data, **kwargs) -> None:
+        if not data:
+            raise ValidationError("give name or active", "_schema")
+
+
 class LineSchema(Schema):
     account = fields.String(required=True, validate=_code)
     debit = Amount(load_default=0)
@@ -156,6 +168,26 @@ class BooksOpened(_Event):
 @registry.event("AccountAdded")
 class AccountAdded(_Account, _Event):
     cooperative_id = fields.String(required=True)
+
+
+@registry.event("AccountRenamed")
+class AccountRenamed(_Event):
+    cooperative_id = fields.String(required=True)
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+@registry.event("AccountActivationChanged")
+class AccountActivationChanged(_Event):
+    cooperative_id = fields.String(required=True)
+    code = fields.String(required=True)
+    active = fields.Boolean(required=True)
+
+
+@registry.event("AccountRemoved")
+class AccountRemoved(_Event):
+    cooperative_id = fields.String(required=True)
+    code = fields.String(required=True)
 
 
 @registry.event("MemberEnrolled")

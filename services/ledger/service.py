@@ -58,6 +58,14 @@ class LedgerService:
         return self.ledger.add_account(cooperative_id, data, context)
 
     @rpc
+    def change_account(self, cooperative_id, code, data, context=None):
+        return self.ledger.change_account(cooperative_id, code, data, context)
+
+    @rpc
+    def remove_account(self, cooperative_id, code, context=None):
+        return self.ledger.remove_account(cooperative_id, code, context)
+
+    @rpc
     def post_journal_entry(self, cooperative_id, data, context=None):
         return self.ledger.post_journal_entry(cooperative_id, data, context)
 

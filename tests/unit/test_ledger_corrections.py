@@ -193,3 +193,22 @@ def test_a_deposit_right_after_the_admission_opens_the_account_on_demand():
     refused("not_found", ledger.deposit, COOP, "ghost", "sukarela", 1, "2026-05-02")
     ledger.admit(COOP, "m1", on="2026-05-01")  # the event arrives later: nothing changes twice
     assert savings(ledger)["pokok"] == 100_000 and asked == ["m1", "ghost"]
+
+
+# -- the chart -------------------------------------------------------------------------------------
+def test_accounts_are_renamed_deactivated_and_removed_only_without_movements(ledger):
+    ledger.ledger.add_account(COOP, {"code": "1190", "name": "Piutang ijarah", "type": "asset"}, ctx())
+    ledger.ledger.add_account(COOP, {"code": "1191", "name": "Unused", "type": "asset"}, ctx())
+    ledger.post(COOP, "2026-02-01", ("1190", 10, 0), ("1101", 0, 10))
+    changed = ledger.ledger.change_account(COOP, "1190", {"name": "Piutang sewa", "active": False}, ctx())
+    assert (changed["name"], changed["active"], changed["balance"]) == ("Piutang sewa", False, 10)
+    error = refused("validation_error", ledger.post, COOP, "2026-02-02", ("1190", 1, 0), ("1101", 0, 1))
+    assert "deactivated" in str(error.fields)
+    refused("account_has_movements", ledger.ledger.remove_account, COOP, "1190", ctx())
+    refused("account_in_use", ledger.ledger.change_account, COOP, "3101", {"active": False}, ctx())
+    refused("account_has_movements", ledger.ledger.remove_account, COOP, "2101", ctx())
+    ledger.ledger.change_account(COOP, "1190", {"active": True}, ctx())
+    ledger.post(COOP, "2026-02-02", ("1190", 1, 0), ("1101", 0, 1))
+    assert ledger.ledger.remove_account(COOP, "1191", ctx())["code"] == "1191"
+    assert "1191" not in {a["code"] for a in ledger.ledger.list_accounts(COOP)}
+    refused("not_found", ledger.ledger.change_account, COOP, "1191", {"name": "x"}, ctx())
