@@ -30,7 +30,7 @@ from .domain import (
     counts_as_activity,
     health,
 )
-from .projections import DIRECTORY, MEMBER_LIST, member_view, page, profile
+from .projections import DIRECTORY, MEMBER_LIST, admitted_on, member_view, page, profile
 from .schemas import (
     AnnualMeetingSchema,
     CooperativeFiltersSchema,
@@ -236,7 +236,7 @@ class Membership:
     def record_annual_meeting(self, cooperative_id: str, data: dict, context: dict | None) -> dict:
         fields = validated(AnnualMeetingSchema, data)
         self._existing_cooperative(cooperative_id)
-        admitted = self._admitted_members(cooperative_id)
+        admitted = self._admitted_members(cooperative_id, fields["held_on"].isoformat())
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.hold_annual_meeting(
             fiscal_year=fields["fiscal_year"], held_on=fields["held_on"].isoformat(),
             attendees=fields["attendees"], shu_allocation=fields["shu_allocation"],
@@ -247,25 +247,26 @@ class Membership:
                 **{key: held[key] for key in ("fiscal_year", "held_on", "attendees", "admitted_members",
                                               "shu_allocation")}}
 
-    def _admitted_members(self, cooperative_id: str) -> int:
-        """The admitted count of the directory once it has applied every event stored so far.
+    def _admitted_members(self, cooperative_id: str, held_on: str) -> int:
+        """Members admitted on `held_on` (the RAT's quorum counts them), from the member list once it
+        has applied every event stored so far.
 
-        Why the read model and not a counter on the Cooperative: member transitions are
-        stored on the member's stream, so a counter on another stream would be a second,
-        separate write that a crash or a retry could lose or double, drifting for good. The
-        directory derives the count from the member events themselves (and can be rebuilt);
-        waiting for it to reach the store's head makes the count exact as of this command.
+        Why the read model and not a counter on the Cooperative: member transitions are stored on
+        the members' own streams; the member list derives each member's dated status changes from
+        those events (and can be rebuilt), and waiting for it to reach the store's head makes the
+        count exact as of this command.
         """
-        directory = next(p for p in self.kernel.definition.projections if p.name == DIRECTORY)
-        checkpoint = self.kernel.projections.checkpoint_name(directory)
+        members = next(p for p in self.kernel.definition.projections if p.name == MEMBER_LIST)
+        checkpoint = self.kernel.projections.checkpoint_name(members)
         head = self.kernel.store.head()
         deadline = time.monotonic() + CATCH_UP_SECONDS
         while self.kernel.projections.checkpoints.load(checkpoint) < head:  # incl. what it keeps back
             if time.monotonic() > deadline:
                 raise StoreUnavailable("the member count is still catching up; nothing was stored, try again")
             time.sleep(0.01)
-        doc = self._directory().find_one({"_id": cooperative_id}, {"admitted_members": 1})
-        return doc["admitted_members"] if doc else 0
+        docs = read_model(self.kernel.database, MEMBER_LIST, "members").find(
+            {"cooperative_id": cooperative_id})
+        return sum(admitted_on(doc, held_on) for doc in docs)
 
     # -- health inputs from other services' events (a policy) ---------------------------------
     def record_health_input(self, event: Envelope, context: CommandContext) -> None:

@@ -59,6 +59,19 @@ class CooperativeDirectory(Projection):
         view.put("cooperatives", doc_id, doc)
 
 
+_DATE_FIELDS = ("admitted_on", "suspended_on", "reinstated_on", "exited_on", "rejected_on")
+
+
+def admitted_on(doc: dict[str, Any], day: str) -> bool:
+    """Whether the member (a member list document) was admitted on `day`: the last status change
+    dated on or before it. Documents projected before `history` existed answer with their current
+    status (rebuild the member list to make them exact)."""
+    if "history" not in doc:
+        return doc["status"] == "admitted"
+    changes = [c["status"] for c in sorted(doc["history"], key=lambda change: change["on"]) if c["on"] <= day]
+    return bool(changes) and changes[-1] == "admitted"
+
+
 class MemberList(Projection):
     name = MEMBER_LIST
     collections = ("members",)
@@ -82,6 +95,9 @@ class MemberList(Projection):
             doc.update({key: payload[key] for key in ("name", "phone", "nik") if key in payload})
         else:
             doc["status"] = self._STATUS[event.name]
+            day = next(payload[key] for key in _DATE_FIELDS if key in payload)
+            # objects, not pairs: FerretDB v1 stores no nested arrays
+            doc["history"] = [*doc.get("history", []), {"on": day, "status": doc["status"]}]
         if event.name == "MemberExited":
             doc["exit_reason"] = payload["reason"]
         view.put("members", event.stream_id, doc)

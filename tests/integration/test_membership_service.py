@@ -303,6 +303,22 @@ def test_rat_needs_quorum_of_admitted_members_and_a_valid_allocation(service):
     refused("conflict", rpc.record_annual_meeting, cooperative["id"], {**meeting, "attendees": 3}, {})
 
 
+def test_the_quorum_counts_the_members_admitted_on_the_day_of_the_rat(service):
+    rpc = service.rpc
+    cooperative = register(rpc)
+
+    def dated(action: str, member: dict, on: str) -> dict:
+        return rpc.change_member_status(cooperative["id"], member["id"], action, {"command_id": new_id()}, on=on)
+
+    early = [dated("admit", apply(rpc, cooperative["id"]), "2024-01-10") for _ in range(3)]
+    dated("exit", early[2], "2025-02-01")  # left before the RAT: not counted
+    for _ in range(2):
+        admitted_member(rpc, cooperative["id"])  # admitted today, after the RAT: not counted
+    meeting = {"fiscal_year": 2024, "held_on": "2025-03-01", "attendees": 2, "shu_allocation": ALLOCATION}
+    held = rpc.record_annual_meeting(cooperative["id"], meeting, {})
+    assert (held["admitted_members"], held["quorum_reached"]) == (2, True)  # today 4 are admitted: 2 of 4 fails
+
+
 def test_member_admitted_is_published_with_the_bylaws_amounts(service, tap):
     rpc = service.rpc
     seen = tap("membership.MemberAdmitted")

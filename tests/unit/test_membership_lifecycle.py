@@ -144,3 +144,16 @@ def test_a_rejected_holder_gives_the_nik_up_and_a_holder_on_another_nik_after_a_
     kept = given(NikClaim, f"c1:{NIK}", CLAIMED)
     refused("conflict", lambda: kept.claim(cooperative_id="c1", nik=NIK, member_id="m2",
                                            holder_status="admitted", now=later, holder_nik=NIK))
+
+
+# -- the RAT's quorum counts the members admitted on its day -------------------------------------
+def test_a_member_counts_as_admitted_on_a_day_by_its_last_status_change_up_to_then():
+    from services.membership.projections import admitted_on
+
+    doc = {"status": "exited", "history": [{"on": "2024-01-10", "status": "admitted"},
+                                           {"on": "2024-06-01", "status": "suspended"},
+                                           {"on": "2024-09-01", "status": "admitted"},
+                                           {"on": "2025-02-01", "status": "exited"}]}
+    assert [admitted_on(doc, day) for day in ("2024-01-09", "2024-01-10", "2024-07-01", "2024-12-31",
+                                              "2025-02-01")] == [False, True, False, True, False]
+    assert admitted_on({"status": "admitted"}, "2000-01-01")  # projected before history: as it is now
