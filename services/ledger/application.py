@@ -135,19 +135,22 @@ class Ledger:
             coop, admission["admitted_on"], admission["pokok_amount"], admission["wajib_amount"],
             books.locked_through), context.step("open"), actor)
 
-    def open_on_demand(self, coop: str, member: str, actor: Actor | None) -> None:
+    def open_on_demand(self, coop: str, member: str, actor: Actor | None) -> bool:
         """Read your own writes: a savings command that finds no account asks membership (from its
         store) whether the member is admitted, and if so opens the account now, as the policy on
         MemberAdmitted would a few milliseconds later (both ways are idempotent: whichever comes
-        second changes nothing). Bounded by the lookup's own timeout; no answer means 404."""
-        if self.admission is None or self.app.load(SavingsAccount, account_id(coop, member),
-                                                   fresh=True).status != "new":
-            return
+        second changes nothing). Bounded by the lookup's own timeout; no answer means 404. True when
+        the account exists now."""
+        if self.app.load(SavingsAccount, account_id(coop, member), fresh=True).status != "new":
+            return True  # opened meanwhile (the policy got there first): the command can run now
+        if self.admission is None:
+            return False
         admission = self.admission(coop, member)
         if not admission or admission.get("status") not in ("admitted", "suspended"):
-            return
+            return False
         context = CommandContext.new(command_id=derived_id("ledger-open-on-demand", account_id(coop, member)))
         self._open_account(coop, member, admission, context, actor)
+        return True
 
     # -- books --------------------------------------------------------------------------------------
     def add_account(self, cooperative_id: str, data: Any, context: dict | None = None) -> dict[str, Any]:
@@ -252,25 +255,32 @@ class Ledger:
         fields = validated(MovementRequestSchema, data)
         command, today, actor = CommandContext.from_wire(context), self.today(), actor_from_wire(context)
         entry_id = self._entry_id(command)
-        self._savings_ready(cooperative_id, member_id, actor)
-        outcome = self._run(SavingsAccount, account_id(cooperative_id, member_id), lambda a: a.deposit(
+        outcome = self._savings(cooperative_id, member_id, lambda a: a.deposit(
             saving, fields["amount"], fields["date"], today, entry_id), command, actor)
         return self._savings_answer(outcome)
 
-    def _savings_ready(self, cooperative_id: str, member_id: str, actor: Actor | None) -> None:
-        """The books take entries (not dissolved) and the member's account exists if it should."""
+    def _savings(self, cooperative_id: str, member_id: str, command: Callable[[SavingsAccount], Any],
+                 context: CommandContext, actor: Actor | None) -> Outcome:
+        """A savings command, if the books take entries (not dissolved). An account not found is
+        opened on demand when membership confirms the admission, and the command runs again:
+        the lookup costs nothing on the usual path."""
         books = self.app.load(Books, cooperative_id, fresh=True)
         if books.status == "dissolved":
             require_books_open(books.status, cooperative_id)
-        self.open_on_demand(cooperative_id, member_id, actor)
+        stream = account_id(cooperative_id, member_id)
+        try:
+            return self._run(SavingsAccount, stream, command, context, actor)
+        except DomainError as error:
+            if error.code != "not_found" or not self.open_on_demand(cooperative_id, member_id, actor):
+                raise
+        return self._run(SavingsAccount, stream, command, context, actor)
 
     def withdraw(self, cooperative_id: str, member_id: str, data: Any, context: dict | None = None
                  ) -> dict[str, Any]:
         fields = validated(MovementRequestSchema, data)
         command, today, actor = CommandContext.from_wire(context), self.today(), actor_from_wire(context)
         entry_id = self._entry_id(command)
-        self._savings_ready(cooperative_id, member_id, actor)
-        outcome = self._run(SavingsAccount, account_id(cooperative_id, member_id), lambda a: a.withdraw(
+        outcome = self._savings(cooperative_id, member_id, lambda a: a.withdraw(
             fields["amount"], fields["date"], today, entry_id), command, actor)
         return self._savings_answer(outcome)
 

@@ -112,7 +112,7 @@ def test_an_annual_meeting_and_the_network_view(stack, world):
     cooperative = world.register(regency="kota-tasikmalaya", kind="kspps")["id"]
     members = [world.apply(cooperative)["id"] for _ in range(3)]
     for member in members:
-        world.act(cooperative, member, "admit")
+        world.act(cooperative, member, "admit", {"date": "2024-06-01"})  # admitted when the RAT was held
     board = stack.token("coop_admin", cooperative_id=cooperative)
     meeting = {
         "fiscal_year": 2024,

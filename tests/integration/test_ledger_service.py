@@ -126,7 +126,7 @@ def test_membership_events_open_books_and_savings_and_a_duplicate_applies_once(s
     assert [e.name for e in store.read_stream("Books", coop)] == ["BooksOpened", "MemberEnrolled"]
     accounts = {a["code"]: a for a in service.rpc.list_accounts(coop)}
     assert accounts["2101"] == {"code": "2101", "name": "Simpanan sukarela", "type": "liability",
-                                "normal_balance": "credit", "balance": 0}
+                                "normal_balance": "credit", "balance": 0, "active": True}
     assert service.handled("parked") == 0
 
 
