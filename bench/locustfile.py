@@ -60,7 +60,9 @@ class Board(HttpUser):
 
     @task(2)
     def apply(self) -> None:
-        nik = str(uuid.uuid4().int)[:16].rjust(16, "1")
+        # plausible (membership checks province, birth date and serial): Bandung, a random birth date
+        nik = (f"327301{random.randrange(1, 29):02d}{random.randrange(1, 13):02d}"
+               f"{random.randrange(100):02d}{random.randrange(1, 10_000):04d}")
         member = self.post("/members", {"name": f"Anggota {nik[-4:]}", "nik": nik, "phone": "081234567890",
                                         "joined_on": TARGETS["today"]}, "apply member")
         if member is not None:

@@ -15,7 +15,7 @@ from .admission import Admission, Saturated
 from .auth import Principal, authenticate
 from .errors import ApiError, to_api_error
 from .idempotency import Claim, Replay, check_key, fingerprint, record_id
-from .openapi import document
+from .openapi import BODY_METHODS, document
 from .routes import ROUTES, Call, Route
 from .schemas import plain
 from .web import MAX_BODY_BYTES, correlation_id, json_response, read_json
@@ -44,8 +44,10 @@ class Gateway:
         headers = {}
         try:
             principal = authenticate(request.headers.get("Authorization"), self.secret)
-            body = read_json(request, self.max_body_bytes) if route.method in ("POST", "PATCH") else None
-            context = {"command_id": new_id(), "correlation_id": request_id}
+            body = read_json(request, self.max_body_bytes) if route.method in BODY_METHODS else None
+            # The actor rides along so the services record who caused each event (the audit trail).
+            context: dict[str, Any] = {"command_id": new_id(), "correlation_id": request_id,
+                                       "actor": actor_of(principal)}
             key = request.headers.get("Idempotency-Key")
             if route.method != "POST" or key is None:
                 status, payload = self.run(route, principal, path, request.args, body, context, rpc)
@@ -71,7 +73,7 @@ class Gateway:
         return json_response(200, document(), correlation_id(request))
 
     def run_once(self, claim: Claim, route: Route, principal: Principal, path: dict[str, str],
-                 args: Any, body: Any, context: dict[str, str], rpc: Any) -> tuple[int, Any]:
+                 args: Any, body: Any, context: dict[str, Any], rpc: Any) -> tuple[int, Any]:
         """Runs a claimed request; stores its answer unless it is one worth retrying."""
         try:
             status, payload = self.run(route, principal, path, args, body, context, rpc)
@@ -89,13 +91,19 @@ class Gateway:
 
     @staticmethod
     def run(route: Route, principal: Principal, path: dict[str, str], args: Any, body: Any,
-            context: dict[str, str], rpc: Any) -> tuple[int, Any]:
+            context: dict[str, Any], rpc: Any) -> tuple[int, Any]:
         if not route.allow(principal, path):
             raise ApiError("forbidden", f"a {principal.role} token may not do this here ({route.summary})")
         query = plain(route.query() if route.query else Schema(), dict(args.items()))
         call = Call(principal, dict(path), query, plain(route.body() if route.body else Schema(), body),
                     context)
         return route.status, route.response().dump(route.run(rpc, call))
+
+
+def actor_of(principal: Principal) -> dict[str, str]:
+    """Who the token names: its role and subject (the member, partner or cooperative it is for)."""
+    subject = principal.member_id or principal.partner_id or principal.cooperative_id or principal.role
+    return {"role": principal.role, "subject": subject}
 
 
 class AdmittedKeys:

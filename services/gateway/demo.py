@@ -88,7 +88,8 @@ def load(client: DemoClient) -> tuple[str, str]:
     for index, cooperative_id in enumerate(ids):
         board = Principal("coop_admin", cooperative_id=cooperative_id)
         for number, (name, actions) in enumerate(LIFECYCLES if index == 0 else LIFECYCLES[1:3], start=1):
-            body = {"name": name, "nik": str(3200000000000000 + (index + 1) * 1000 + number),
+            # a plausible NIK (membership checks it): Bandung, born 15 January 1985
+            body = {"name": name, "nik": f"327301150{index + 1}85{number:04d}",
                     "phone": f"0812{index + 1:02d}{number:06d}", "joined_on": f"2023-0{number}-15"}
             step = f"{cooperative_id}:member:{number}"
             member = client.post(board, f"/cooperatives/{cooperative_id}/members", body, step)["id"]

@@ -62,14 +62,27 @@ LEDGER_ROUTES = [
     _ledger("add_account", "POST", f"{_COOP}/accounts", access.coop_admin,
             lambda rpc, c: rpc.add_account(c.path["cooperative_id"], c.body, c.context),
             ledger.Account, "Add an account to the chart", body=ledger.AddAccount, status=201),
+    _ledger("change_account", "PATCH", f"{_COOP}/accounts/{{code}}", access.coop_admin,
+            lambda rpc, c: rpc.change_account(c.path["cooperative_id"], c.path["code"], c.body, c.context),
+            ledger.Account, "Rename an account, or deactivate it (no new lines) or reactivate it",
+            body=ledger.ChangeAccount),
+    _ledger("remove_account", "DELETE", f"{_COOP}/accounts/{{code}}", access.coop_admin,
+            lambda rpc, c: rpc.remove_account(c.path["cooperative_id"], c.path["code"], c.context),
+            ledger.Account, "Remove an account nothing was posted to (else 422 account_has_movements: "
+            "deactivate it)"),
     _ledger("post_journal_entry", "POST", f"{_COOP}/journal-entries", access.coop_admin,
             lambda rpc, c: rpc.post_journal_entry(c.path["cooperative_id"], c.body, c.context),
             ledger.JournalEntry, "Post a balanced journal entry; an income line naming a member is that "
             "member's business (jasa usaha)", body=ledger.PostJournalEntry, status=201),
+    _ledger("list_journal", "GET", f"{_COOP}/journal-entries", access.coop_admin_or_network_admin,
+            lambda rpc, c: rpc.list_journal(c.path["cooperative_id"], dict(c.query)),
+            ledger.JournalPage, "The journal: entries by date and voucher number, each with who posted it; "
+            "filters `from`, `to`, `account`, `member_id`", query=ledger.JournalQuery),
     _ledger("reverse_journal_entry", "POST", f"{_COOP}/journal-entries/{{entry_id}}/reverse",
             access.coop_admin,
             lambda rpc, c: rpc.reverse_journal_entry(c.path["cooperative_id"], c.path["entry_id"], c.context),
-            ledger.ReversedEntry, "Reverse an entry (once) with a mirrored entry on its date",
+            ledger.ReversedEntry, "Reverse an entry (once) with a mirrored entry on its date: any entry but "
+            "a closing one; a savings movement's balance follows (a sukarela deposit: not below zero)",
             body=ledger.Reverse),
     _deposit("pokok", access.coop_admin),
     _deposit("wajib", access.coop_admin),
@@ -92,6 +105,10 @@ LEDGER_ROUTES = [
             lambda rpc, c: rpc.close_fiscal_year(c.path["cooperative_id"], _year(c), c.context),
             ledger.ShuResult, "Close a fiscal year: needs its RAT resolution; computes and distributes "
             "SHU and locks the year; closing again changes nothing", body=ledger.CloseFiscalYear),
+    _ledger("pay_shu", "POST", f"{_COOP}/fiscal-years/{{fiscal_year}}/shu/payout", access.coop_admin,
+            lambda rpc, c: rpc.pay_shu(c.path["cooperative_id"], _year(c), c.body, c.context),
+            ledger.ShuResult, "Pay every member's unpaid SHU of a closed year once, `to` sukarela or cash "
+            "(members who exited: cash); answers the SHU with `paid`", body=ledger.ShuPayout),
     _ledger("get_shu", "GET", f"{_COOP}/fiscal-years/{{fiscal_year}}/shu", access.coop_admin_or_member,
             lambda rpc, c: rpc.get_shu(c.path["cooperative_id"], _year(c),
                                        c.principal.member_id if c.principal.role == "member" else None),

@@ -11,6 +11,7 @@ from .schemas import DateText, NextCursor, Page
 
 # -- requests -----------------------------------------------------------------------------
 AddAccount = ledger.AccountRequestSchema
+ChangeAccount = ledger.AccountChangeSchema
 PostJournalEntry = ledger.JournalEntryRequestSchema
 SavingsMovement = ledger.MovementRequestSchema
 AccountQuery = Page
@@ -32,6 +33,9 @@ class CloseFiscalYear(Schema):
     pass
 
 
+ShuPayout = ledger.ShuPayoutSchema
+
+
 # -- responses ----------------------------------------------------------------------------
 _Money = fields.Integer  # integer rupiah
 
@@ -42,6 +46,7 @@ class Account(Schema):
     type = fields.String(validate=validate.OneOf(ACCOUNT_TYPES))
     normal_balance = fields.String(validate=validate.OneOf(("debit", "credit")))
     balance = _Money(metadata={"description": "on the account's normal side, all entries so far"})
+    active = fields.Boolean(metadata={"description": "false: deactivated, takes no new lines"})
 
 
 class AccountPage(Schema):
@@ -74,6 +79,36 @@ class JournalEntry(Schema):
     reversed_by = fields.String(allow_none=True)
 
 
+class Actor(Schema):
+    role = fields.String(metadata={"description": "the token's role (a request through the API)"})
+    subject = fields.String(metadata={"description": "the member, partner or cooperative the token names"})
+    service = fields.String(metadata={"description": "the service that posted (a reaction or integration)"})
+    event = fields.String(metadata={"description": "the event type it reacted to"})
+    event_id = fields.String()
+    source = fields.String(metadata={"description": "the posting service's own id (integration path)"})
+
+
+class JournalLine(JournalEntry):
+    voucher = fields.String(metadata={"description": "YYYY/NNNNNN: sequential per cooperative and year"})
+    voucher_number = fields.Integer()
+    actor = fields.Nested(Actor, allow_none=True, metadata={"description": "who posted it (null: before "
+                                                                          "actors were recorded)"})
+
+
+class JournalPage(Schema):
+    items = fields.List(fields.Nested(JournalLine))
+    next = NextCursor()
+
+
+JournalQuery = Schema.from_dict({
+    "from": fields.Date(metadata={"description": "first date"}),
+    "to": fields.Date(metadata={"description": "last date"}),
+    "account": fields.String(metadata={"description": "entries with a line on this account"}),
+    "member_id": fields.String(metadata={"description": "entries with a line naming this member"}),
+    "limit": fields.Integer(load_default=50, validate=validate.Range(1, 200)),
+    "cursor": fields.String(metadata={"description": "`next` of the previous page"})}, name="JournalQuery")
+
+
 class ReversedEntry(JournalEntry):
     reversal = fields.Nested(JournalEntry, metadata={"description": "the reversing entry"})
 
@@ -104,7 +139,7 @@ class Balances(Schema):
 class StatementLine(Schema):
     date = DateText()
     kind = fields.String(validate=validate.OneOf(SAVINGS_KINDS))
-    movement = fields.String(validate=validate.OneOf(("deposit", "withdrawal", "return")))
+    movement = fields.String(validate=validate.OneOf(("deposit", "withdrawal", "return", "reversal", "shu")))
     amount = _Money(metadata={"description": "signed: a withdrawal or return is negative"})
     entry_id = fields.String(allow_none=True)
 
@@ -136,6 +171,16 @@ class ReportRow(Schema):
     balance = _Money()
 
 
+class TrialBalanceRow(ReportRow):
+    opening = _Money(metadata={"description": "balance before `from` (0 for an as-of report)"})
+    closing = _Money(metadata={"description": "opening + the period's movements (= balance)"})
+
+
+class IncomeRow(ReportRow):
+    member = _Money(metadata={"description": "partisipasi anggota: on lines naming a member"})
+    non_member = _Money(metadata={"description": "business with non-members"})
+
+
 class _Report(Schema):
     cooperative_id = fields.String()
     report = fields.String()
@@ -145,7 +190,7 @@ class TrialBalance(_Report):
     as_of = DateText()
     from_ = DateText(data_key="from", attribute="from")
     to = DateText()
-    accounts = fields.List(fields.Nested(ReportRow))
+    accounts = fields.List(fields.Nested(TrialBalanceRow))
     total_debit = _Money()
     total_credit = _Money()
     balanced = fields.Boolean()
@@ -167,9 +212,11 @@ class BalanceSheet(_Report):
 class IncomeStatement(_Report):
     from_ = DateText(data_key="from", attribute="from")
     to = DateText()
-    income = fields.List(fields.Nested(ReportRow))
+    income = fields.List(fields.Nested(IncomeRow))
     expenses = fields.List(fields.Nested(ReportRow))
     total_income = _Money()
+    member_income = _Money(metadata={"description": "partisipasi anggota (members' business)"})
+    non_member_income = _Money()
     total_expenses = _Money()
     shu = _Money()
 
@@ -179,6 +226,7 @@ class ShuLine(Schema):
     jasa_modal = _Money()
     jasa_usaha = _Money()
     total = _Money()
+    paid = fields.Boolean(metadata={"description": "paid out (to sukarela, in cash, or on exit)"})
 
 
 class ShuResult(Schema):
@@ -189,3 +237,6 @@ class ShuResult(Schema):
     pools = fields.Dict(keys=fields.String(validate=validate.OneOf(SHU_POOLS)), values=_Money())
     members = fields.List(fields.Nested(ShuLine),
                           metadata={"description": "a member sees their own line only"})
+    loss_covered_by_reserve = _Money(metadata={"description": "a loss year: the part the reserve covered"})
+    carried_loss_covered = _Money(metadata={"description": "earlier years' loss covered before any pool"})
+    carried_loss = _Money(metadata={"description": "losses still carried forward after this close"})

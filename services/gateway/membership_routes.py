@@ -6,7 +6,7 @@ from typing import Any
 from . import access, schemas
 from .routing import Call, Route
 
-MEMBER_ACTIONS = ("admit", "suspend", "reinstate", "exit")
+MEMBER_ACTIONS = ("admit", "reject", "suspend", "reinstate", "exit")
 
 
 def _list_cooperatives(rpc: Any, call: Call) -> Any:
@@ -18,13 +18,17 @@ def _list_cooperatives(rpc: Any, call: Call) -> Any:
 
 
 def _member_action(action: str) -> Route:
+    summary = {"reject": "Reject an application (its NIK is free again)",
+               "exit": "Exit a member (reason: resigned, expelled, deceased); the ledger settles the savings"}
     return Route(
         f"{action}_member", "POST", f"/cooperatives/{{cooperative_id}}/members/{{member_id}}/{action}",
         access.coop_admin,
-        lambda rpc, c: rpc.change_member_status(c.path["cooperative_id"], c.path["member_id"], action,
-                                                c.context, on=c.body.get("on")),
-        schemas.Member, f"{action.capitalize()} a member; answers the member's new state",
-        body=schemas.MemberAction)
+        lambda rpc, c: rpc.change_member_status(
+            c.path["cooperative_id"], c.path["member_id"], action, c.context, on=c.body.get("date"),
+            reason=c.body.get("reason")),
+        schemas.Member, summary.get(action, f"{action.capitalize()} a member") + "; answers the member's new "
+        "state (an illegal step: 422 illegal_transition)",
+        body=schemas.ExitMember if action == "exit" else schemas.MemberAction)
 
 
 MEMBERSHIP_ROUTES = [
@@ -51,6 +55,10 @@ MEMBERSHIP_ROUTES = [
           access.coop_admin_or_the_member,
           lambda rpc, c: rpc.get_member(c.path["cooperative_id"], c.path["member_id"]),
           schemas.Member, "One member"),
+    Route("correct_member", "PATCH", "/cooperatives/{cooperative_id}/members/{member_id}", access.coop_admin,
+          lambda rpc, c: rpc.correct_member(c.path["cooperative_id"], c.path["member_id"], c.body, c.context),
+          schemas.Member, "Correct a member's name, phone or NIK (the NIK stays unique: 409)",
+          body=schemas.CorrectMember),
     *[_member_action(action) for action in MEMBER_ACTIONS],
     Route("record_annual_meeting", "POST", "/cooperatives/{cooperative_id}/annual-meetings",
           access.coop_admin,

@@ -34,6 +34,9 @@ _IDEMPOTENCY_KEY = {"in": "header", "name": "Idempotency-Key", "required": False
                                    "changes nothing; with another body it is answered 409"}
 
 
+BODY_METHODS = ("POST", "PATCH")  # requests with a JSON body (commands)
+
+
 def _operation(route: Route) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [{"in": "path", "name": name, "required": True,
                                          "schema": {"type": "string"}} for name in route.path_names]
@@ -45,7 +48,10 @@ def _operation(route: Route) -> dict[str, Any]:
         codes.append(404)
     if route.method == "POST":
         parameters.append(_IDEMPOTENCY_KEY)
+    if route.method in BODY_METHODS:
         codes += [409, 413, 422]
+    elif route.method == "DELETE":
+        codes += [409, 422]
     operation: dict[str, Any] = {
         "operationId": route.name,
         "summary": route.summary,

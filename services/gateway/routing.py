@@ -26,7 +26,7 @@ class Call:
     path: dict[str, str]
     query: dict[str, Any]
     body: dict[str, Any]
-    context: dict[str, str]
+    context: dict[str, Any]
 
 
 @dataclass(frozen=True)

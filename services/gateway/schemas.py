@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.membership import schemas as membership
-from services.membership.domain import KINDS, REGENCIES
+from services.membership.domain import EXIT_REASONS, KINDS, REGENCIES
 from services.membership.schemas import COOPERATIVE_STATUSES, MEMBER_STATUSES
 
 MAX_LIMIT, DEFAULT_LIMIT = 200, 50
@@ -41,8 +41,17 @@ ApplyMember = membership.MemberApplicationSchema
 RecordAnnualMeeting = membership.AnnualMeetingSchema
 
 
+CorrectMember = membership.MemberCorrectionSchema
+
+
 class MemberAction(Schema):
-    on = fields.Date(metadata={"description": "effective date; today (WIB) when left out"})
+    date = fields.Date(metadata={"description": "effective date; today (WIB) when left out (admit: savings "
+                                              "may not be dated before it)"})
+
+
+class ExitMember(MemberAction):
+    reason = fields.String(validate=validate.OneOf(EXIT_REASONS),
+                           metadata={"description": "resigned (default), expelled or deceased"})
 
 
 class Dissolve(Schema):
@@ -97,6 +106,7 @@ class Member(Schema):
     phone = fields.String()
     joined_on = DateText()
     status = fields.String(validate=validate.OneOf(MEMBER_STATUSES))
+    exit_reason = fields.String(allow_none=True, metadata={"description": "set once the member exited"})
 
 
 class AnnualMeetingRecord(Schema):

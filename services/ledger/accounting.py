@@ -52,6 +52,9 @@ SAVINGS_ACCOUNT = {"pokok": POKOK, "wajib": WAJIB, "sukarela": SUKARELA}
 # Where each SHU pool goes at year end; the members' pools become what the cooperative owes them.
 POOL_ACCOUNT = {"reserve": RESERVE, "jasa_modal": SHU_PAYABLE, "jasa_usaha": SHU_PAYABLE,
                 "board": "2104", "staff": "2105", "education": "2106", "social": SOCIAL_FUND}
+# Accounts the ledger posts to itself (savings, closing, SHU, exit netting): always active, never removed.
+LEDGER_POSTED = frozenset({CASH, CURRENT_SHU, *SAVINGS_ACCOUNT.values(), *POOL_ACCOUNT.values(),
+                           "1103", "1104"})
 
 
 def invalid(field: str, message: str) -> DomainError:
@@ -67,13 +70,14 @@ def fiscal_year(day: str) -> int:
 
 
 def require_open_date(day: str, locked_through: int, today: date) -> None:
-    """A movement may be dated in any fiscal year after the last locked one, up to this year."""
+    """A movement may be dated in any fiscal year after the last locked one, up to today (the
+    cooperative's local date, Asia/Jakarta: the caller's `today`), never later."""
     year = fiscal_year(day)
     if year <= locked_through:
         raise DomainError("fiscal_year_closed", f"fiscal year {year} is closed; date the entry after "
                           f"{locked_through}-12-31", {"date": [f"fiscal year {year} is closed"]})
-    if year > today.year:
-        raise invalid("date", f"fiscal year {year} has not begun")
+    if day > today.isoformat():
+        raise invalid("date", f"{day} is after today ({today.isoformat()}, Asia/Jakarta)")
 
 
 def year_end(year: int) -> str:
@@ -85,7 +89,7 @@ def _amount(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else -1
 
 
-def checked_lines(lines: Sequence[Mapping[str, Any]], chart: Mapping[str, Mapping[str, str]],
+def checked_lines(lines: Sequence[Mapping[str, Any]], chart: Mapping[str, Mapping[str, Any]],
                   members: Mapping[str, Any], reserved: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Lines as stored: each names an existing account and has exactly one positive integer
     amount; together they balance. Raises validation_error (with per-line fields) or
@@ -100,6 +104,8 @@ def checked_lines(lines: Sequence[Mapping[str, Any]], chart: Mapping[str, Mappin
         wrong: dict[str, list[str]] = {}
         if account not in chart:
             wrong["account"] = [f"no account {account} in the chart"]
+        elif chart[str(account)].get("active") is False:
+            wrong["account"] = [f"account {account} is deactivated"]
         elif account in reserved:
             wrong["account"] = [f"account {account} moves only with member savings deposits and withdrawals"]
         if debit < 0 or credit < 0 or (debit > 0) == (credit > 0) or max(debit, credit) > MAX_AMOUNT:

@@ -26,15 +26,31 @@ from typing import Any
 from shared.aggregate import Aggregate, DomainError, not_found
 
 from . import accounting as acc
+from . import claims
 from .accounting import invalid
 
 
-class Books(Aggregate):
+class _Replayable(Aggregate):
+    """Snapshots are caches: one taken before a field of `state_fields` existed cannot be trusted
+    to have it right, so such a state is dropped and the stream replayed from its start."""
+
+    state_fields: tuple[str, ...] = ()
+
+    @classmethod
+    def from_snapshot(cls, state: dict[str, Any]) -> Any:
+        if any(name not in state for name in cls.state_fields):
+            return cls(state["id"])  # version 0: the application reads the whole stream
+        return super().from_snapshot(state)
+
+
+class Books(_Replayable):
+    state_fields = ("reserve", "carried_loss", "shu_owed", "receivables", "used")
+
     def __init__(self, id: str):
         super().__init__(id)
         self.status = "new"
         self.name = ""
-        self.chart: dict[str, dict[str, str]] = {}
+        self.chart: dict[str, dict[str, Any]] = {}
         self.members: dict[str, bool] = {}
         self.closed_through = 0        # every year up to this one is locked
         self.closing = 0               # the year whose close has begun, until it is closed
@@ -43,6 +59,12 @@ class Books(Aggregate):
         self.entries: dict[str, dict[str, Any]] = {}       # open years only
         self.results: dict[str, dict[str, int]] = {}       # year -> income/expense account -> credit − debit
         self.business: dict[str, dict[str, int]] = {}      # year -> member -> jasa usaha basis
+        self.reserve = 0        # balance of the reserve (3103): only the books' own entries move it
+        self.carried_loss = 0   # losses of closed years not yet covered (a debit balance of 3104)
+        self.shu_owed: dict[str, dict[str, int]] = {}               # year -> member -> unpaid SHU
+        self.shu_paid: dict[str, dict[str, dict[str, Any]]] = {}    # year -> member -> {amount, to, date}
+        self.receivables: dict[str, dict[str, int]] = {}            # member -> account -> balance
+        self.used: list[str] = []   # accounts the books' own entries have lines on (never deletable)
 
     @property
     def locked_through(self) -> int:
@@ -63,6 +85,32 @@ class Books(Aggregate):
         if type not in acc.ACCOUNT_TYPES:
             raise invalid("type", f"type must be one of {', '.join(acc.ACCOUNT_TYPES)}")
         self.trigger("AccountAdded", cooperative_id=self.id, code=code, name=name, type=type)
+
+    def change_account(self, code: str, name: str | None = None, active: bool | None = None) -> None:
+        """Renames, deactivates (no new lines) or reactivates an account. The accounts the ledger
+        posts to itself (cash, savings, SHU, reserve, pools, member receivables) stay active."""
+        self._require_open()
+        account = self._account(code)
+        if name is not None and name != account["name"]:
+            self.trigger("AccountRenamed", cooperative_id=self.id, code=code, name=name)
+        if active is not None and active != account.get("active", True):
+            if not active and code in acc.LEDGER_POSTED:
+                raise DomainError("account_in_use", f"account {code} is posted to by the ledger itself")
+            self.trigger("AccountActivationChanged", cooperative_id=self.id, code=code, active=active)
+
+    def remove_account(self, code: str) -> None:
+        """Only an account nothing was ever posted to, and not one the ledger posts to itself."""
+        self._require_open()
+        self._account(code)
+        if code in acc.LEDGER_POSTED or code in self.used:
+            raise DomainError("account_has_movements", f"account {code} has movements (or the ledger posts "
+                              "to it): deactivate it instead")
+        self.trigger("AccountRemoved", cooperative_id=self.id, code=code)
+
+    def _account(self, code: str) -> dict[str, Any]:
+        if code not in self.chart:
+            raise not_found("account", code)
+        return self.chart[code]
 
     def enroll(self, member_id: str) -> None:
         self._require_open()
@@ -98,7 +146,7 @@ class Books(Aggregate):
             raise not_found("journal entry", entry_id)
         if original["reversed_by"]:
             raise DomainError("conflict", f"entry {entry_id} was reversed by {original['reversed_by']}")
-        if original["kind"] in ("reversal", "closing"):
+        if original["kind"] in ("reversal", "closing", "shu_payout"):
             raise DomainError("conflict", f"a {original['kind']} entry cannot be reversed")
         if acc.fiscal_year(original["date"]) <= self.locked_through:
             raise DomainError("fiscal_year_closed", f"the fiscal year of entry {entry_id} is closed")
@@ -131,10 +179,16 @@ class Books(Aggregate):
         self.trigger("FiscalYearClosing", cooperative_id=self.id, fiscal_year=fiscal_year)
 
     def finish_close(self, fiscal_year: int, modal_basis: dict[str, int], closed_on: str,
-                     entry_ids: tuple[str, str]) -> dict[str, Any] | None:
-        """Closes income and expenses into current-year SHU, distributes a positive SHU into the
-        RAT's pools, and locks the year. A loss stays in current-year SHU (nothing distributed).
-        Returns the SHU result; None if the year was closed already."""
+                     entry_ids: tuple[str, ...]) -> dict[str, Any] | None:
+        """Closes income and expenses into current-year SHU (3104) on 31 December and locks the year.
+
+        A loss is covered from the reserve (3103) up to its balance, on 31 December too; the rest
+        is carried forward as a debit balance of 3104 (`carried_loss`). A profit first covers a
+        loss carried from earlier years; what is left is distributed into the RAT's pools. The
+        distribution is dated the RAT's date (`held_on`, in the next, open year, never before the
+        year that follows the close): it is the RAT's decision, so the closed year's balance sheet
+        shows the SHU undivided and never changes after the RAT. Returns the SHU result; None if
+        the year was closed already. `entry_ids`: results, distribution, loss cover."""
         self._require_open()
         if str(fiscal_year) in self.closed_years:
             return None
@@ -142,35 +196,118 @@ class Books(Aggregate):
             raise DomainError("conflict", f"the close of {fiscal_year} has not begun")
         results = self.results.get(str(fiscal_year), {})
         shu = sum(results.values())
-        allocation = self.resolutions[str(fiscal_year)]["shu_allocation"]
-        result = acc.shu_distribution(shu, allocation, modal_basis, self.business.get(str(fiscal_year), {}))
-        day, entries = acc.year_end(fiscal_year), []
+        resolution = self.resolutions[str(fiscal_year)]
+        carried = self.carried_loss
+        covered_carried = min(max(shu, 0), carried)
+        reserve_used = min(max(-shu, 0), max(self.reserve, 0))
+        carried += max(-shu, 0) - reserve_used - covered_carried
+        result = acc.shu_distribution(shu - covered_carried, resolution["shu_allocation"], modal_basis,
+                                      self.business.get(str(fiscal_year), {}))
+        year_end, entries = acc.year_end(fiscal_year), []
         closing = [acc.line(code, debit=max(net, 0), credit=max(-net, 0))
                    for code, net in sorted(results.items()) if net]
         if closing:
             closing.append(acc.line(acc.CURRENT_SHU, debit=max(-shu, 0), credit=max(shu, 0)))
-            entries.append((entry_ids[0], "income and expenses closed into SHU", [x for x in closing if
-                                                                                 x["debit"] or x["credit"]]))
-        if shu > 0:
-            entries.append((entry_ids[1], f"SHU {fiscal_year} distributed by the RAT", _distribution(result)))
-        for entry_id, memo, lines in entries:
+            entries.append((entry_ids[0], year_end, "income and expenses closed into SHU",
+                            [x for x in closing if x["debit"] or x["credit"]]))
+        if reserve_used:
+            cover = [acc.line(acc.RESERVE, debit=reserve_used),
+                     acc.line(acc.CURRENT_SHU, credit=reserve_used)]
+            entries.append((entry_ids[2], year_end, f"loss {fiscal_year} covered from the reserve", cover))
+        if result["shu"] > 0:
+            day = max(resolution["held_on"], f"{fiscal_year + 1}-01-01")
+            entries.append((entry_ids[1], day, f"SHU {fiscal_year} distributed by the RAT",
+                            _distribution(result)))
+        for entry_id, day, memo, lines in entries:
             self.trigger("JournalEntryPosted", **acc.entry_payload(self.id, entry_id, day, memo, "closing",
                                                                   lines, self.chart))
+        outcome = {**result, "shu": shu, "loss_covered_by_reserve": reserve_used,
+                   "carried_loss_covered": covered_carried, "carried_loss": carried}
         self.trigger("FiscalYearClosed", cooperative_id=self.id, fiscal_year=fiscal_year, date=closed_on,
-                     entry_ids=[entry_id for entry_id, _, _ in entries], **result)
-        return {"cooperative_id": self.id, "fiscal_year": fiscal_year, "date": closed_on, **result}
+                     entry_ids=[entry[0] for entry in entries], **outcome)
+        return {"cooperative_id": self.id, "fiscal_year": fiscal_year, "date": closed_on, **outcome}
+
+    def pay_shu(self, fiscal_year: int, day: str, to: str, today: date, entry_id: str,
+                cash_only: frozenset[str] = frozenset()) -> None:
+        """Pays every member's unpaid SHU of a closed year once: in cash (one entry here), or to
+        sukarela (recorded here as paid; the application then credits each member's savings
+        account, whose stream holds 2101). `cash_only`: members whose savings are settled."""
+        self._require_open()
+        if str(fiscal_year) not in self.closed_years:
+            raise DomainError("fiscal_year_not_closed", f"fiscal year {fiscal_year} is not closed")
+        acc.require_open_date(day, self.locked_through, today)
+        held_on = self.resolutions[str(fiscal_year)]["held_on"]
+        if day < held_on:
+            raise invalid("date", f"the SHU of {fiscal_year} is owed from the RAT on {held_on}")
+        unpaid = sorted(self.shu_owed.get(str(fiscal_year), {}).items())
+        if not unpaid:
+            return
+        cash = [(m, amount) for m, amount in unpaid if m in cash_only or to == "cash"]
+        paid = [{"member_id": m, "amount": amount, "to": "cash" if (m, amount) in cash else to}
+                for m, amount in unpaid]
+        self.trigger("ShuPaidOut", cooperative_id=self.id, fiscal_year=fiscal_year, date=day, members=paid,
+                     entry_id=entry_id if cash else None)
+        if cash:
+            lines = [acc.line(acc.SHU_PAYABLE, debit=amount, member_id=m) for m, amount in cash]
+            lines.append(acc.line(acc.CASH, credit=sum(amount for _, amount in cash)))
+            self.trigger("JournalEntryPosted", **acc.entry_payload(
+                self.id, entry_id, day, f"SHU {fiscal_year} paid in cash", "shu_payout", lines, self.chart))
+
+    def settle_exit(self, member: str, day: str, returned: int, entry_id: str) -> None:
+        """The books' side of an exit (after the savings were returned): unpaid SHU paid, the
+        member's receivables netted (claims.exit_netting). Nothing to do: no event."""
+        self._require_open()
+        owed = {year: members[member] for year, members in self.shu_owed.items() if member in members}
+        day = max(day, f"{self.locked_through + 1}-01-01")
+        netted, lines = claims.exit_netting(self.receivables.get(member, {}), sum(owed.values()), returned,
+                                            member)
+        if not lines:
+            return
+        self.trigger("ExitSettled", cooperative_id=self.id, member_id=member, date=day, shu_paid=owed,
+                     receivables_netted=netted, entry_id=entry_id)
+        self.trigger("JournalEntryPosted", **acc.entry_payload(
+            self.id, entry_id, day, "exit: SHU paid, receivables netted", "shu_payout", lines, self.chart))
+
+    def dissolve(self, dissolved_on: str) -> None:
+        """From membership's CooperativeDissolved: the books take no entry from then on."""
+        if self.status == "open":
+            self.trigger("BooksDissolved", cooperative_id=self.id, dissolved_on=dissolved_on)
 
     def _require_open(self) -> None:
-        if self.status != "open":
-            raise not_found("books of cooperative", self.id)
+        require_books_open(self.status, self.id)
 
     # -- events ------------------------------------------------------------------------------------
+    def apply_ShuPaidOut(self, data: dict) -> None:
+        year = str(data["fiscal_year"])
+        for row in data["members"]:
+            self.shu_owed[year].pop(row["member_id"], None)
+            self.shu_paid.setdefault(year, {})[row["member_id"]] = {"amount": row["amount"], "to": row["to"],
+                                                                    "date": data["date"]}
+
+    def apply_ExitSettled(self, data: dict) -> None:
+        for year, amount in data["shu_paid"].items():
+            self.shu_owed[year].pop(data["member_id"], None)
+            self.shu_paid.setdefault(year, {})[data["member_id"]] = {"amount": amount, "to": "exit",
+                                                                     "date": data["date"]}
+
+    def apply_BooksDissolved(self, data: dict) -> None:
+        self.status = "dissolved"
+
     def apply_BooksOpened(self, data: dict) -> None:
         self.cooperative_id, self.name, self.status = data["cooperative_id"], data["name"], "open"
         self.chart = {a["code"]: {"name": a["name"], "type": a["type"]} for a in data["accounts"]}
 
     def apply_AccountAdded(self, data: dict) -> None:
         self.chart[data["code"]] = {"name": data["name"], "type": data["type"]}
+
+    def apply_AccountRenamed(self, data: dict) -> None:
+        self.chart[data["code"]]["name"] = data["name"]
+
+    def apply_AccountActivationChanged(self, data: dict) -> None:
+        self.chart[data["code"]]["active"] = data["active"]
+
+    def apply_AccountRemoved(self, data: dict) -> None:
+        del self.chart[data["code"]]
 
     def apply_MemberEnrolled(self, data: dict) -> None:
         self.members[data["member_id"]] = True
@@ -181,6 +318,9 @@ class Books(Aggregate):
 
     def apply_JournalEntryPosted(self, data: dict) -> None:
         year = str(acc.fiscal_year(data["date"]))
+        self.reserve += sum(x["credit"] - x["debit"] for x in data["lines"] if x["account"] == acc.RESERVE)
+        claims.track_receivables(self.receivables, data["lines"])
+        self.used = sorted({*self.used, *(x["account"] for x in data["lines"])})
         self.entries[data["entry_id"]] = {"date": data["date"], "memo": data["memo"], "kind": data["kind"],
                                           "lines": data["lines"], "reversed_by": None}
         results = self.results.setdefault(year, {})
@@ -202,12 +342,23 @@ class Books(Aggregate):
         year = data["fiscal_year"]
         self.closed_through, self.closing = max(self.closed_through, year), 0
         self.closed_years[str(year)] = {"shu": data["shu"], "pools": data["pools"]}
+        self.carried_loss = data.get("carried_loss", self.carried_loss)
+        self.shu_owed[str(year)] = {row["member_id"]: row["total"] for row in data["members"]}
         self.entries = {k: e for k, e in self.entries.items() if acc.fiscal_year(e["date"]) > year}
         self.results = {y: r for y, r in self.results.items() if int(y) > year}
         self.business = {y: b for y, b in self.business.items() if int(y) > year}
 
 
+def require_books_open(status: str, cooperative_id: str) -> None:
+    if status == "dissolved":
+        raise DomainError("cooperative_dissolved", f"cooperative {cooperative_id} is dissolved: its books "
+                          "take no entries")
+    if status != "open":
+        raise not_found("books of cooperative", cooperative_id)
+
+
 def _distribution(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Debits current-year SHU by what is distributed (`result["shu"]`: after any carried loss)."""
     lines = [acc.line(acc.CURRENT_SHU, debit=result["shu"])]
     for pool in acc.SHU_POOLS:
         if pool not in ("jasa_modal", "jasa_usaha") and result["pools"][pool]:
@@ -217,8 +368,11 @@ def _distribution(result: dict[str, Any]) -> list[dict[str, Any]]:
     return lines
 
 
-class SavingsAccount(Aggregate):
-    """Id "<cooperative_id>:<member_id>". `movements` are [date, kind, delta] in commit order."""
+class SavingsAccount(_Replayable):
+    """Id "<cooperative_id>:<member_id>". `movements` are [date, kind, delta] in commit order;
+    `entries` each deposit's and withdrawal's entry (for its reversal)."""
+
+    state_fields = ("opened_on", "entries")
 
     def __init__(self, id: str):
         super().__init__(id)
@@ -228,6 +382,8 @@ class SavingsAccount(Aggregate):
         self.locked_through = 0
         self.balances = {kind: 0 for kind in acc.SAVINGS_KINDS}
         self.movements: list[list[Any]] = []
+        self.entries: dict[str, dict[str, Any]] = {}  # entry id -> {date, kind, delta, reversed_by}
+        self.opened_on = ""
 
     # -- commands ----------------------------------------------------------------------------------
     def open(self, cooperative_id: str, opened_on: str, pokok_amount: int, wajib_amount: int,
@@ -243,7 +399,7 @@ class SavingsAccount(Aggregate):
         if kind not in acc.SAVINGS_KINDS:
             raise invalid("kind", f"kind must be one of {', '.join(acc.SAVINGS_KINDS)}")
         if kind == "pokok":
-            if any(m[1] == "pokok" for m in self.movements):
+            if self._pokok_paid():
                 raise DomainError("conflict", "simpanan pokok is paid once and has been paid")
             if amount != self.pokok_amount:
                 raise invalid("amount", f"simpanan pokok is {self.pokok_amount} by the bylaws")
@@ -282,6 +438,16 @@ class SavingsAccount(Aggregate):
             self._post(entry_id, day, "savings returned on exit",
                        [*lines, acc.line(acc.CASH, credit=paid, member_id=self.member_id)])
 
+    def receive_shu(self, fiscal_year: int, amount: int, day: str, entry_id: str) -> None:
+        """A member's SHU paid to sukarela (the books recorded it as paid): 2103 → 2101. Not a
+        deposit the member made, so not reversible on its own."""
+        self._require_open()
+        self.trigger("ShuCredited", cooperative_id=self.cooperative_id, member_id=self.member_id,
+                     fiscal_year=fiscal_year, amount=amount, date=day, entry_id=entry_id)
+        self._post(entry_id, day, f"SHU {fiscal_year} paid to simpanan sukarela",
+                   [acc.line(acc.SHU_PAYABLE, debit=amount, member_id=self.member_id),
+                    acc.line(acc.SUKARELA, credit=amount, member_id=self.member_id)])
+
     def lock_through(self, cooperative_id: str, fiscal_year: int) -> None:
         if fiscal_year > self.locked_through:
             self.trigger("SavingsYearLocked", cooperative_id=cooperative_id, member_id=self.member_id,
@@ -310,13 +476,46 @@ class SavingsAccount(Aggregate):
     def to_dict(self) -> dict[str, Any]:
         return {"cooperative_id": self.cooperative_id, "member_id": self.member_id, "status": self.status,
                 **self.balances, "total": sum(self.balances.values()), "pokok_amount": self.pokok_amount,
-                "pokok_paid": any(m[1] == "pokok" for m in self.movements), "wajib_amount": self.wajib_amount}
+                "pokok_paid": self._pokok_paid(), "wajib_amount": self.wajib_amount}
+
+    def _pokok_paid(self) -> bool:
+        return sum(m[2] for m in self.movements if m[1] == "pokok") > 0
 
     def _check_movement(self, amount: int, day: str, today: date) -> None:
         self._require_open()
         if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= acc.MAX_AMOUNT:
             raise invalid("amount", "amount is a positive whole number of rupiah")
         acc.require_open_date(day, self.locked_through, today)
+        if day < self.opened_on:
+            raise invalid("date", f"{day} is before the member's admission ({self.opened_on})")
+
+    def reverse(self, entry_id: str, reversal_id: str, today: date) -> None:
+        """Reverses a deposit or withdrawal on its own date; the balance follows. Refused when the
+        year is locked, when it was reversed already, and (a sukarela deposit) when the balance
+        would go below zero on that date or any later one."""
+        self._require_open()
+        entry = self._entries().get(entry_id)
+        if entry is None:
+            raise not_found("journal entry", entry_id)
+        if entry["reversed_by"]:
+            raise DomainError("conflict", f"entry {entry_id} was reversed by {entry['reversed_by']}")
+        day, kind, delta = entry["date"], entry["kind"], entry["delta"]
+        acc.require_open_date(day, self.locked_through, today)
+        if kind == "sukarela" and delta > 0 and delta > self.available(day):
+            raise DomainError("insufficient_balance", f"reversing {entry_id} would take simpanan sukarela "
+                              f"below zero (available on {day}: {self.available(day)})")
+        self.trigger("SavingsMovementReversed", cooperative_id=self.cooperative_id, member_id=self.member_id,
+                     kind=kind, amount=-delta, date=day, entry_id=entry_id, reversal_id=reversal_id)
+        savings = acc.line(acc.SAVINGS_ACCOUNT[kind], debit=max(delta, 0), credit=max(-delta, 0),
+                           member_id=self.member_id)
+        cash = acc.line(acc.CASH, debit=max(-delta, 0), credit=max(delta, 0), member_id=self.member_id)
+        self._post(reversal_id, day, f"reversal of {entry_id}", [savings, cash], entry_kind="reversal",
+                   reverses=entry_id)
+        self.trigger("JournalEntryReversed", cooperative_id=self.cooperative_id, entry_id=entry_id,
+                     reversal_id=reversal_id)
+
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        return self.entries
 
     def _require_open(self) -> None:
         if self.status == "new":
@@ -324,25 +523,41 @@ class SavingsAccount(Aggregate):
         if self.status == "closed":
             raise DomainError("conflict", f"the savings of member {self.member_id} were settled on exit")
 
-    def _post(self, entry_id: str, day: str, memo: str, lines: list[dict[str, Any]]) -> None:
+    def _post(self, entry_id: str, day: str, memo: str, lines: list[dict[str, Any]],
+              entry_kind: str = "savings", reverses: str | None = None) -> None:
         chart = {code: {"type": kind} for code, _name, kind in acc.DEFAULT_CHART}
         assert self.cooperative_id is not None
         self.trigger("JournalEntryPosted", **acc.entry_payload(self.cooperative_id, entry_id, day, memo,
-                                                              "savings", lines, chart))
+                                                              entry_kind, lines, chart, reverses=reverses))
 
     # -- events ------------------------------------------------------------------------------------
     def apply_SavingsAccountOpened(self, data: dict) -> None:
         self.cooperative_id, self.status = data["cooperative_id"], "open"
         self.pokok_amount, self.wajib_amount = data["pokok_amount"], data["wajib_amount"]
         self.locked_through = data["locked_through"]
+        self.opened_on = data["opened_on"]
 
     def apply_SavingsDeposited(self, data: dict) -> None:
-        self.balances[data["kind"]] += data["amount"]
-        self.movements.append([data["date"], data["kind"], data["amount"]])
+        self._moved(data["entry_id"], data["date"], data["kind"], data["amount"])
 
     def apply_SavingsWithdrawn(self, data: dict) -> None:
-        self.balances["sukarela"] -= data["amount"]
-        self.movements.append([data["date"], "sukarela", -data["amount"]])
+        self._moved(data["entry_id"], data["date"], "sukarela", -data["amount"])
+
+    def apply_ShuCredited(self, data: dict) -> None:
+        self._moved(data["entry_id"], data["date"], "sukarela", data["amount"], reversible=False)
+
+    def apply_SavingsMovementReversed(self, data: dict) -> None:
+        self._moved(data["reversal_id"], data["date"], data["kind"], data["amount"], reversible=False)
+        self._entries()[data["entry_id"]]["reversed_by"] = data["reversal_id"]
+
+    def apply_JournalEntryReversed(self, data: dict) -> None:
+        """Recorded by SavingsMovementReversed already (this one is for the journal's readers)."""
+
+    def _moved(self, entry_id: str, day: str, kind: str, delta: int, reversible: bool = True) -> None:
+        self.balances[kind] += delta
+        self.movements.append([day, kind, delta])
+        if reversible:
+            self._entries()[entry_id] = {"date": day, "kind": kind, "delta": delta, "reversed_by": None}
 
     def apply_SavingsSettled(self, data: dict) -> None:
         for kind, amount in data["returned"].items():

@@ -1,7 +1,8 @@
-"""Reactions to membership events: books open on registration, savings accounts open on
-admission and are settled on exit, RAT resolutions are recorded for the year-end close.
+"""Reactions to membership events: books open on registration and take no entries after the
+dissolution, savings accounts open on admission and are settled on exit, RAT resolutions are
+recorded for the year-end close.
 
-One subscription (one queue) for all four, so they are handled in membership's store order;
+One subscription (one queue) for all five, so they are handled in membership's store order;
 each is applied once (the kernel's processed marks and derived command ids)."""
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from shared.kernel import Kernel
 
 from .application import Ledger
 
-MEMBERSHIP_EVENTS = ["membership.CooperativeRegistered", "membership.MemberAdmitted",
-                     "membership.MemberExited", "membership.AnnualMeetingHeld"]
+MEMBERSHIP_EVENTS = ["membership.CooperativeRegistered", "membership.CooperativeDissolved",
+                     "membership.MemberAdmitted", "membership.MemberExited", "membership.AnnualMeetingHeld"]
 
 
 def membership_policy(kernel: Kernel) -> Subscription:

@@ -2,8 +2,13 @@
 period is answered from the same documents, live or rebuilt.
 
 * journal_days: per cooperative and date, debit and credit totals per account, with closing
-  entries kept apart (an income statement shows the year's results, not their closing).
-* journal_entries: every entry as posted, with its reversal.
+  entries kept apart (an income statement shows the year's results, not their closing), and
+  (`members`) the part of them on lines naming a member (partisipasi anggota).
+* journal_entries: every entry as posted, with its reversal, its store position (voucher
+  numbers, journal.py) and who posted it (`actor`).
+
+Documents projected before `members`, `position` and `actor` existed lack them: rebuild the
+read models (`kopnet projections rebuild ledger NAME`) to fill them in; until then they read as empty.
 * member_movements: per member, every savings movement and every jasa usaha amount.
 * shu_results: per cooperative and closed fiscal year, the SHU and its distribution.
 """
@@ -33,10 +38,17 @@ class JournalDays(Projection):
         doc = view.get("journal_days", doc_id) or {"cooperative_id": payload["cooperative_id"],
                                                     "date": payload["date"], "totals": {}, "closing": {}}
         bucket = doc["closing"] if payload["kind"] == "closing" else doc["totals"]
+        members = doc.setdefault("members", {})
         for line in payload["lines"]:
-            debit, credit = bucket.get(line["account"], [0, 0])
-            bucket[line["account"]] = [debit + line["debit"], credit + line["credit"]]
+            _add(bucket, line)
+            if line.get("member_id") and payload["kind"] != "closing":
+                _add(members, line)
         view.put("journal_days", doc_id, doc)
+
+
+def _add(bucket: dict[str, list[int]], line: dict) -> None:
+    debit, credit = bucket.get(line["account"], [0, 0])
+    bucket[line["account"]] = [debit + line["debit"], credit + line["credit"]]
 
 
 class JournalEntries(Projection):
@@ -55,14 +67,15 @@ class JournalEntries(Projection):
         view.create("journal_entries", payload["entry_id"], {
             **{key: payload[key] for key in ("cooperative_id", "date", "memo", "kind", "lines",
                                               "business_activity", "source", "reverses")},
-            "id": payload["entry_id"], "reversed_by": None, "stream_id": event.stream_id})
+            "id": payload["entry_id"], "reversed_by": None, "stream_id": event.stream_id,
+            "position": event.position, "actor": payload.get("actor")})
 
 
 class MemberMovements(Projection):
     name = MEMBER_MOVEMENTS
     collections = ("member_movements",)
     handles = frozenset({"ledger.SavingsDeposited", "ledger.SavingsWithdrawn", "ledger.SavingsSettled",
-                         "ledger.JournalEntryPosted"})
+                         "ledger.SavingsMovementReversed", "ledger.ShuCredited", "ledger.JournalEntryPosted"})
 
     def handle(self, event: Envelope, view: View) -> None:
         payload = event.payload
@@ -77,6 +90,11 @@ class MemberMovements(Projection):
         if event.name == "SavingsSettled":
             movements = [(kind, -amount) for kind, amount in sorted(payload["returned"].items()) if amount]
             movement = "return"
+        elif event.name == "ShuCredited":
+            movements, movement = [("sukarela", payload["amount"])], "shu"
+        elif event.name == "SavingsMovementReversed":
+            movements, movement = [(payload["kind"], payload["amount"])], "reversal"
+            base["entry_id"] = payload["reversal_id"]
         else:
             sign = 1 if event.name == "SavingsDeposited" else -1
             movements = [(payload["kind"], sign * payload["amount"])]
@@ -95,8 +113,9 @@ class ShuResults(Projection):
     def handle(self, event: Envelope, view: View) -> None:
         payload = event.payload
         view.put("shu_results", f"{payload['cooperative_id']}|{payload['fiscal_year']}", {
-            key: payload[key] for key in ("cooperative_id", "fiscal_year", "date", "shu", "pools",
-                                          "members")})
+            key: payload.get(key, 0) for key in ("cooperative_id", "fiscal_year", "date", "shu", "pools",
+                                                 "members", "loss_covered_by_reserve", "carried_loss_covered",
+                                                 "carried_loss")})
 
 
 PROJECTIONS = (JournalDays, JournalEntries, MemberMovements, ShuResults)

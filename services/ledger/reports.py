@@ -10,13 +10,16 @@ Totals = dict[str, list[int]]  # account -> [debit, credit]
 Chart = Mapping[str, Mapping[str, str]]
 
 
-def sum_days(days: Iterable[Mapping[str, Any]], start: str | None, end: str, closing: bool = True) -> Totals:
-    """Debit and credit per account over the days in [start, end] (start None: from the beginning)."""
+def sum_days(days: Iterable[Mapping[str, Any]], start: str | None, end: str, closing: bool = True,
+             buckets: tuple[str, ...] | None = None) -> Totals:
+    """Debit and credit per account over the days in [start, end] (start None: from the beginning),
+    from the day documents' `buckets` (default: totals, and closing when `closing`)."""
     totals: Totals = {}
+    names = buckets or (("totals", "closing") if closing else ("totals",))
     for day in days:
         if day["date"] > end or (start is not None and day["date"] < start):
             continue
-        for bucket in (day["totals"], day["closing"]) if closing else (day["totals"],):
+        for bucket in (day.get(name) or {} for name in names):
             for account, (debit, credit) in bucket.items():
                 current = totals.setdefault(account, [0, 0])
                 current[0] += debit
@@ -41,8 +44,15 @@ def _rows(chart: Chart, totals: Totals, types: Iterable[str]) -> list[dict[str, 
     return rows
 
 
-def trial_balance(chart: Chart, totals: Totals) -> dict[str, Any]:
+def trial_balance(chart: Chart, totals: Totals, opening: Totals | None = None) -> dict[str, Any]:
+    """Per account: `opening` balance (before the period; 0 for an as-of report, which covers
+    everything up to its date), the period's `debit` and `credit`, and the `closing` balance
+    (= `balance`), each balance on the account's normal side."""
     rows = _rows(chart, totals, NORMAL_BALANCE)
+    for row in rows:
+        before = (opening or {}).get(row["code"], [0, 0])
+        row["opening"] = balance(row["type"], *before)
+        row["closing"] = row["balance"] = row["opening"] + row["balance"]
     debit, credit = sum(r["debit"] for r in rows), sum(r["credit"] for r in rows)
     return {"accounts": rows, "total_debit": debit, "total_credit": credit, "balanced": debit == credit}
 
@@ -62,11 +72,18 @@ def balance_sheet(chart: Chart, totals: Totals) -> dict[str, Any]:
             "balanced": total_assets == total_liabilities + total_equity}
 
 
-def income_statement(chart: Chart, totals: Totals) -> dict[str, Any]:
-    """Perhitungan hasil usaha: give it totals without closing entries."""
+def income_statement(chart: Chart, totals: Totals, members: Totals | None = None) -> dict[str, Any]:
+    """Perhitungan hasil usaha: give it totals without closing entries. `members`: the part of the
+    totals on lines naming a member; each income row splits into `member` (partisipasi anggota,
+    the members' business with their cooperative) and `non_member`, and so do the totals."""
     income, expenses = _rows(chart, totals, ["income"]), _rows(chart, totals, ["expense"])
+    for row in income:
+        row["member"] = balance("income", *(members or {}).get(row["code"], [0, 0]))
+        row["non_member"] = row["balance"] - row["member"]
     total_income, total_expenses = sum(r["balance"] for r in income), sum(r["balance"] for r in expenses)
+    member_income = sum(r["member"] for r in income)
     return {"income": income, "expenses": expenses, "total_income": total_income,
+            "member_income": member_income, "non_member_income": total_income - member_income,
             "total_expenses": total_expenses, "shu": total_income - total_expenses}
 
 

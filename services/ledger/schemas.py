@@ -8,11 +8,12 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 from shared.registry import EventRegistry
 
 from .accounting import ACCOUNT_TYPES, MAX_AMOUNT, SAVINGS_KINDS, SHU_POOLS
+from .claims import SHU_PAYOUT_TARGETS
 
 registry = EventRegistry("ledger")
 
 REPORTS = ("trial-balance", "balance-sheet", "income-statement")
-ENTRY_KINDS = ("manual", "integration", "savings", "reversal", "closing")
+ENTRY_KINDS = ("manual", "integration", "savings", "reversal", "closing", "shu_payout")
 
 
 def Money(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
@@ -31,6 +32,18 @@ class AccountRequestSchema(Schema):
     code = fields.String(required=True, validate=_code)
     name = fields.String(required=True, validate=Length(1, 200))
     type = fields.String(required=True, validate=OneOf(ACCOUNT_TYPES))
+
+
+class AccountChangeSchema(Schema):
+    """PATCH an account: a new `name`, and/or `active` false (no new lines) or true."""
+
+    name = fields.String(validate=Length(1, 200))
+    active = fields.Boolean()
+
+    @validates_schema
+    def _something(self, data, **kwargs) -> None:
+        if not data:
+            raise ValidationError("give name or active", "_schema")
 
 
 class LineSchema(Schema):
@@ -91,6 +104,21 @@ class StatementPeriodSchema(Schema):
             raise ValidationError("from is after to", "from")
 
 
+class JournalQuerySchema(StatementPeriodSchema):
+    """The journal's filters and paging: `from`/`to` (dates), `account`, `member_id`."""
+
+    account = fields.String(load_default=None, allow_none=True, validate=_code)
+    member_id = fields.String(load_default=None, allow_none=True, validate=Length(1, 100))
+    limit = fields.Integer(strict=True, load_default=50, validate=Range(1, 500))
+    cursor = fields.String(load_default=None, allow_none=True, validate=Regexp(
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\|[0-9]+$", error="invalid cursor"))
+
+
+class ShuPayoutSchema(Schema):
+    date = fields.Date(required=True)
+    to = fields.String(required=True, validate=OneOf(SHU_PAYOUT_TARGETS))
+
+
 class ReportRequestSchema(PeriodSchema):
     name = fields.String(required=True, validate=OneOf(REPORTS))
 
@@ -100,6 +128,14 @@ class FiscalYearSchema(Schema):
 
 
 # -- events (plain JSON: dates as YYYY-MM-DD strings) -------------------------------------------
+class _Event(Schema):
+    """Every event records who caused it (the audit trail): {role, subject} of the token the
+    gateway passed, or {service, event, event_id} of the event a policy reacted to. Optional:
+    events stored before it was recorded have none (null when read)."""
+
+    actor = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
+
+
 _Day = fields.Date
 
 
@@ -122,7 +158,7 @@ class _Account(Schema):
 
 
 @registry.event("BooksOpened")
-class BooksOpened(Schema):
+class BooksOpened(_Event):
     cooperative_id = fields.String(required=True)
     name = fields.String(required=True)
     opened_on = _Day(required=True)
@@ -130,18 +166,38 @@ class BooksOpened(Schema):
 
 
 @registry.event("AccountAdded")
-class AccountAdded(_Account):
+class AccountAdded(_Account, _Event):
     cooperative_id = fields.String(required=True)
 
 
+@registry.event("AccountRenamed")
+class AccountRenamed(_Event):
+    cooperative_id = fields.String(required=True)
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+@registry.event("AccountActivationChanged")
+class AccountActivationChanged(_Event):
+    cooperative_id = fields.String(required=True)
+    code = fields.String(required=True)
+    active = fields.Boolean(required=True)
+
+
+@registry.event("AccountRemoved")
+class AccountRemoved(_Event):
+    cooperative_id = fields.String(required=True)
+    code = fields.String(required=True)
+
+
 @registry.event("MemberEnrolled")
-class MemberEnrolled(Schema):
+class MemberEnrolled(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
 
 
 @registry.event("RatResolutionRecorded")
-class RatResolutionRecorded(Schema):
+class RatResolutionRecorded(_Event):
     cooperative_id = fields.String(required=True)
     fiscal_year = fields.Integer(required=True, strict=True)
     held_on = _Day(required=True)
@@ -150,7 +206,7 @@ class RatResolutionRecorded(Schema):
 
 
 @registry.event("JournalEntryPosted")
-class JournalEntryPosted(Schema):
+class JournalEntryPosted(_Event):
     """`business_activity`: an ordinary posting that touches an income account (membership's
     health view). `member_business`: each named member's jasa usaha in this entry."""
 
@@ -172,14 +228,14 @@ class JournalEntryPosted(Schema):
 
 
 @registry.event("JournalEntryReversed")
-class JournalEntryReversed(Schema):
+class JournalEntryReversed(_Event):
     cooperative_id = fields.String(required=True)
     entry_id = fields.String(required=True)
     reversal_id = fields.String(required=True)
 
 
 @registry.event("FiscalYearClosing")
-class FiscalYearClosing(Schema):
+class FiscalYearClosing(_Event):
     cooperative_id = fields.String(required=True)
     fiscal_year = fields.Integer(required=True, strict=True)
 
@@ -192,7 +248,7 @@ class _ShuMember(Schema):
 
 
 @registry.event("FiscalYearClosed")
-class FiscalYearClosed(Schema):
+class FiscalYearClosed(_Event):
     """`date`: the day the books were closed (membership's "reporting online")."""
 
     cooperative_id = fields.String(required=True)
@@ -203,9 +259,13 @@ class FiscalYearClosed(Schema):
                         required=True)
     members = fields.List(fields.Nested(_ShuMember), required=True)
     entry_ids = fields.List(fields.String(), required=True)
+    # Absent from closes recorded before losses were carried (read as 0 / unchanged).
+    loss_covered_by_reserve = fields.Integer(strict=True)
+    carried_loss_covered = fields.Integer(strict=True)
+    carried_loss = fields.Integer(strict=True, metadata={"description": "uncovered losses after this close"})
 
 
-class _Savings(Schema):
+class _Savings(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
 
@@ -235,6 +295,58 @@ class SavingsSettled(_Savings):
     returned = fields.Dict(keys=fields.String(validate=OneOf(SAVINGS_KINDS)),
                            values=fields.Integer(strict=True), required=True)
     entry_id = fields.String(required=True, allow_none=True)
+
+
+@registry.event("SavingsMovementReversed")
+class SavingsMovementReversed(_Savings):
+    """`amount`: the change of the `kind` balance (the reversed movement's, negated)."""
+
+    kind = fields.String(required=True, validate=OneOf(SAVINGS_KINDS))
+    amount = fields.Integer(required=True, strict=True, validate=lambda n: n != 0)
+    date = _Day(required=True)
+    entry_id = fields.String(required=True)
+    reversal_id = fields.String(required=True)
+
+
+class _Paid(Schema):
+    member_id = fields.String(required=True)
+    amount = Money(required=True)
+    to = fields.String(required=True, validate=OneOf(SHU_PAYOUT_TARGETS))
+
+
+@registry.event("ShuPaidOut")
+class ShuPaidOut(_Event):
+    cooperative_id = fields.String(required=True)
+    fiscal_year = fields.Integer(required=True, strict=True)
+    date = _Day(required=True)
+    members = fields.List(fields.Nested(_Paid), required=True)
+    entry_id = fields.String(required=True, allow_none=True)
+
+
+@registry.event("ShuCredited")
+class ShuCredited(_Savings):
+    fiscal_year = fields.Integer(required=True, strict=True)
+    amount = Money(required=True)
+    date = _Day(required=True)
+    entry_id = fields.String(required=True)
+
+
+@registry.event("ExitSettled")
+class ExitSettled(_Event):
+    """The books' side of a member's exit: unpaid SHU per year paid, receivables netted per account."""
+
+    cooperative_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    date = _Day(required=True)
+    shu_paid = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True)
+    receivables_netted = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True)
+    entry_id = fields.String(required=True)
+
+
+@registry.event("BooksDissolved")
+class BooksDissolved(_Event):
+    cooperative_id = fields.String(required=True)
+    dissolved_on = _Day(required=True)
 
 
 @registry.event("SavingsYearLocked")

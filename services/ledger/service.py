@@ -24,10 +24,13 @@ Integration path for other services (financing, networking) — the contract:
 """
 from __future__ import annotations
 
+from nameko.rpc import RpcProxy
+
 from shared.kernel import ServiceDefinition
 from shared.providers import KernelProvider, rpc
 
 from .application import Ledger
+from .lookups import bounded_admission
 from .policies import membership_policy
 from .projections import PROJECTIONS
 from .schemas import registry
@@ -39,10 +42,12 @@ definition = ServiceDefinition("ledger", registry, projections=[cls() for cls in
 class LedgerService:
     name = "ledger"
     kernel = KernelProvider(definition)
+    membership = RpcProxy("membership")
 
     @property
     def ledger(self) -> Ledger:
-        return Ledger(self.kernel.application, self.kernel.database)
+        return Ledger(self.kernel.application, self.kernel.database,
+                      admission=bounded_admission(self.membership))
 
     @rpc
     def list_accounts(self, cooperative_id):
@@ -53,12 +58,24 @@ class LedgerService:
         return self.ledger.add_account(cooperative_id, data, context)
 
     @rpc
+    def change_account(self, cooperative_id, code, data, context=None):
+        return self.ledger.change_account(cooperative_id, code, data, context)
+
+    @rpc
+    def remove_account(self, cooperative_id, code, context=None):
+        return self.ledger.remove_account(cooperative_id, code, context)
+
+    @rpc
     def post_journal_entry(self, cooperative_id, data, context=None):
         return self.ledger.post_journal_entry(cooperative_id, data, context)
 
     @rpc
     def post_entry(self, cooperative_id, entry, source, context=None):
         return self.ledger.post_entry(cooperative_id, entry, source, context)
+
+    @rpc
+    def list_journal(self, cooperative_id, query=None):
+        return self.ledger.list_journal(cooperative_id, query)
 
     @rpc
     def reverse_journal_entry(self, cooperative_id, entry_id, context=None):
@@ -87,6 +104,10 @@ class LedgerService:
     @rpc
     def close_fiscal_year(self, cooperative_id, year, context=None):
         return self.ledger.close_fiscal_year(cooperative_id, year, context)
+
+    @rpc
+    def pay_shu(self, cooperative_id, year, data, context=None):
+        return self.ledger.pay_shu(cooperative_id, year, data, context)
 
     @rpc
     def get_shu(self, cooperative_id, year, member_id=None):

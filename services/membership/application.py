@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from shared.aggregate import Aggregate, DomainError, not_found
 from shared.application import CommandContext, Outcome
+from shared.audit import Actor, actor_from_wire, audited
 from shared.consumer import Subscription
 from shared.envelope import Envelope, derived_id, utc_now
 from shared.eventstore import StoreUnavailable
@@ -29,12 +30,13 @@ from .domain import (
     counts_as_activity,
     health,
 )
-from .projections import DIRECTORY, MEMBER_LIST, member_view, page, profile
+from .projections import DIRECTORY, MEMBER_LIST, admitted_on, member_view, page, profile
 from .schemas import (
     AnnualMeetingSchema,
     CooperativeFiltersSchema,
     CooperativeRegistrationSchema,
     MemberApplicationSchema,
+    MemberCorrectionSchema,
     MemberListFiltersSchema,
     MemberStatusChangeSchema,
     PageRequestSchema,
@@ -61,13 +63,14 @@ class Membership:
         cooperative_id = derived_id("cooperative", fields["registration_number"])
         fields["founded_on"] = fields["founded_on"].isoformat()
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.register(
-            **fields, today=self.today(), now=utc_now()), CommandContext.from_wire(context))
+            **fields, today=self.today(), now=utc_now()), CommandContext.from_wire(context),
+            actor_from_wire(context))
         return profile(outcome.aggregate.snapshot_state(), self.today())
 
     def dissolve_cooperative(self, cooperative_id: str, context: dict | None) -> dict:
         today = self.today()
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.dissolve(
-            today.isoformat()), CommandContext.from_wire(context))
+            today.isoformat()), CommandContext.from_wire(context), actor_from_wire(context))
         return profile(outcome.aggregate.snapshot_state(), today)
 
     def get_cooperative(self, cooperative_id: str) -> dict:
@@ -117,7 +120,7 @@ class Membership:
     def apply_member(self, cooperative_id: str, data: dict, context: dict | None) -> dict:
         fields = validated(MemberApplicationSchema, data)
         fields["joined_on"] = fields["joined_on"].isoformat()
-        ctx = CommandContext.from_wire(context)
+        ctx, actor = CommandContext.from_wire(context), actor_from_wire(context)
         member_id = derived_id("member", ctx.command_id)
         earlier = self.app.load(Member, member_id, fresh=True)
         if earlier.exists:  # a retry of an application that was completed: the same answer
@@ -130,21 +133,20 @@ class Membership:
         # finds the claim already its own and creates the member. A crash between the steps
         # leaves a claim without a member: a retry completes it; if none comes, the claim
         # counts as abandoned after ORPHAN_CLAIM_AFTER and the NIK can be claimed again.
-        nik = fields["nik"]
-        self._run(NikClaim, f"{cooperative_id}:{nik}", lambda claim: claim.claim(
-            cooperative_id=cooperative_id, nik=nik, member_id=member_id,
-            holder_status=self._member_status(claim.member_id), now=utc_now()), ctx.step("claim-nik"))
+        self._claim_nik(cooperative_id, fields["nik"], member_id, ctx.step("claim-nik"), actor)
         outcome = self._run(Member, member_id, lambda member: member.apply_for(
-            cooperative_id=cooperative_id, **fields, today=self.today()), ctx)
+            cooperative_id=cooperative_id, **fields, today=self.today()), ctx, actor)
         assert isinstance(outcome.aggregate, Member)
         return outcome.aggregate.to_dict()
 
     def change_member_status(self, cooperative_id: str, member_id: str, action: str,
-                             context: dict | None, on: str | None = None) -> dict:
-        request = validated(MemberStatusChangeSchema, {"action": action, **({"on": on} if on else {})})
-        day = (request["on"] or self.today()).isoformat()
+                             context: dict | None, on: str | None = None, reason: str | None = None) -> dict:
+        """admit, reject, suspend, reinstate or exit, dated `on` (default today). A reject or an exit
+        frees the member's NIK (a second step; if it is lost, the next claim takes over)."""
+        request = validated(MemberStatusChangeSchema, {"action": action, "date": on, "reason": reason})
+        day = (request["date"] or self.today()).isoformat()
         self._member(cooperative_id, member_id)
-        ctx = CommandContext.from_wire(context)
+        ctx, actor = CommandContext.from_wire(context), actor_from_wire(context)
 
         def change(member: Member) -> None:
             if action == "admit":
@@ -152,17 +154,51 @@ class Membership:
                 cooperative = self.app.load(Cooperative, cooperative_id, fresh=True)
                 cooperative.ensure_accepts_members()
                 member.admit(day, cooperative.bylaws)
+            elif action == "exit":
+                member.exit(day, request["reason"] or "resigned")
             else:
                 getattr(member, action)(day)
 
-        outcome = self._run(Member, member_id, change, ctx)
+        outcome = self._run(Member, member_id, change, ctx, actor)
         member = outcome.aggregate
         assert isinstance(member, Member)
-        if action == "exit":
-            # Second step; if it is lost, the next claim sees an exited holder and takes over.
-            self._run(NikClaim, f"{cooperative_id}:{member.nik}", lambda claim: claim.release(member_id),
-                      ctx.step("release-nik"))
+        if action in ("exit", "reject"):
+            self._release_nik(cooperative_id, member.nik, member_id, ctx, actor)
         return member.to_dict()
+
+    def correct_member(self, cooperative_id: str, member_id: str, data: dict, context: dict | None) -> dict:
+        """Corrects name, phone and/or NIK. A new NIK is claimed first (the uniqueness check), then
+        recorded on the member, then the old one is released; each step has its own command id
+        derived from the request's, so a retry completes a request that stopped half-way, and a
+        claim left behind by one that never returns lapses (NikClaim._abandoned)."""
+        fields = validated(MemberCorrectionSchema, data)
+        member = self._member(cooperative_id, member_id)
+        ctx, actor = CommandContext.from_wire(context), actor_from_wire(context)
+        old_nik, new_nik = member.nik, fields.get("nik")
+        if new_nik is not None and new_nik != old_nik:
+            member.correct(nik=new_nik)  # refuses an ended member before anything is claimed
+            self._claim_nik(cooperative_id, new_nik, member_id, ctx.step("claim-nik"), actor)
+        outcome = self._run(Member, member_id, lambda m: m.correct(**fields), ctx, actor)
+        if new_nik is not None and new_nik != old_nik:
+            self._release_nik(cooperative_id, old_nik, member_id, ctx, actor)
+        corrected = outcome.aggregate
+        assert isinstance(corrected, Member)
+        return corrected.to_dict()
+
+    def _claim_nik(self, cooperative_id: str, nik: str, member_id: str, context: CommandContext,
+                   actor: Actor | None) -> None:
+        def claim(holder: NikClaim) -> None:
+            current = self._holder(holder.member_id)
+            holder.claim(cooperative_id=cooperative_id, nik=nik, member_id=member_id,
+                         holder_status=current.status if current else None, now=utc_now(),
+                         holder_nik=current.nik if current else None)
+
+        self._run(NikClaim, f"{cooperative_id}:{nik}", claim, context, actor)
+
+    def _release_nik(self, cooperative_id: str, nik: str, member_id: str, context: CommandContext,
+                     actor: Actor | None) -> None:
+        self._run(NikClaim, f"{cooperative_id}:{nik}", lambda claim: claim.release(member_id),
+                  context.step("release-nik"), actor)
 
     def get_member(self, cooperative_id: str, member_id: str) -> dict:
         doc = read_model(self.kernel.database, MEMBER_LIST, "members").find_one({"_id": member_id})
@@ -187,40 +223,50 @@ class Membership:
         member = self.app.load(Member, member_id)
         return member.status if member.exists and member.cooperative_id == cooperative_id else None
 
+    def member_admission(self, cooperative_id: str, member_id: str) -> dict | None:
+        """For the ledger's read-your-own-writes (it opens a savings account on demand): the
+        member's status and admission terms, from the store (the answer is acted on at once)."""
+        member = self.app.load(Member, member_id, fresh=True)
+        if not member.exists or member.cooperative_id != cooperative_id:
+            return None
+        return {"status": member.status, "admitted_on": member.admitted_on,
+                "pokok_amount": member.pokok_amount, "wajib_amount": member.wajib_amount}
+
     # -- annual meeting (RAT) ---------------------------------------------------------------
     def record_annual_meeting(self, cooperative_id: str, data: dict, context: dict | None) -> dict:
         fields = validated(AnnualMeetingSchema, data)
         self._existing_cooperative(cooperative_id)
-        admitted = self._admitted_members(cooperative_id)
+        admitted = self._admitted_members(cooperative_id, fields["held_on"].isoformat())
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.hold_annual_meeting(
             fiscal_year=fields["fiscal_year"], held_on=fields["held_on"].isoformat(),
             attendees=fields["attendees"], shu_allocation=fields["shu_allocation"],
-            admitted_members=admitted), CommandContext.from_wire(context))
+            admitted_members=admitted), CommandContext.from_wire(context), actor_from_wire(context))
         assert outcome.commit is not None  # the command always triggers or raises
         held = outcome.commit.events[0].payload
         return {"cooperative_id": cooperative_id, "quorum_reached": True,
                 **{key: held[key] for key in ("fiscal_year", "held_on", "attendees", "admitted_members",
                                               "shu_allocation")}}
 
-    def _admitted_members(self, cooperative_id: str) -> int:
-        """The admitted count of the directory once it has applied every event stored so far.
+    def _admitted_members(self, cooperative_id: str, held_on: str) -> int:
+        """Members admitted on `held_on` (the RAT's quorum counts them), from the member list once it
+        has applied every event stored so far.
 
-        Why the read model and not a counter on the Cooperative: member transitions are
-        stored on the member's stream, so a counter on another stream would be a second,
-        separate write that a crash or a retry could lose or double, drifting for good. The
-        directory derives the count from the member events themselves (and can be rebuilt);
-        waiting for it to reach the store's head makes the count exact as of this command.
+        Why the read model and not a counter on the Cooperative: member transitions are stored on
+        the members' own streams; the member list derives each member's dated status changes from
+        those events (and can be rebuilt), and waiting for it to reach the store's head makes the
+        count exact as of this command.
         """
-        directory = next(p for p in self.kernel.definition.projections if p.name == DIRECTORY)
-        checkpoint = self.kernel.projections.checkpoint_name(directory)
+        members = next(p for p in self.kernel.definition.projections if p.name == MEMBER_LIST)
+        checkpoint = self.kernel.projections.checkpoint_name(members)
         head = self.kernel.store.head()
         deadline = time.monotonic() + CATCH_UP_SECONDS
         while self.kernel.projections.checkpoints.load(checkpoint) < head:  # incl. what it keeps back
             if time.monotonic() > deadline:
                 raise StoreUnavailable("the member count is still catching up; nothing was stored, try again")
             time.sleep(0.01)
-        doc = self._directory().find_one({"_id": cooperative_id}, {"admitted_members": 1})
-        return doc["admitted_members"] if doc else 0
+        docs = read_model(self.kernel.database, MEMBER_LIST, "members").find(
+            {"cooperative_id": cooperative_id})
+        return sum(admitted_on(doc, held_on) for doc in docs)
 
     # -- health inputs from other services' events (a policy) ---------------------------------
     def record_health_input(self, event: Envelope, context: CommandContext) -> None:
@@ -245,8 +291,8 @@ class Membership:
 
     # -- helpers ------------------------------------------------------------------------------
     def _run(self, cls: type[A], stream_id: str, command: Callable[[A], Any],
-             context: CommandContext) -> Outcome:
-        outcome = self.app.execute(cls, stream_id, command, context)
+             context: CommandContext, actor: Actor | None = None) -> Outcome:
+        outcome = self.app.execute(cls, stream_id, audited(command, actor), context)
         commit = outcome.commit
         if commit is not None and (commit.stream_type, commit.stream_id) != (cls.stream_type, stream_id):
             # The command id was first used for a different request: never answer for that one.
@@ -268,11 +314,11 @@ class Membership:
             raise not_found("member", member_id)
         return member
 
-    def _member_status(self, member_id: str | None) -> str | None:
+    def _holder(self, member_id: str | None) -> Member | None:
         if member_id is None:
             return None
         member = self.app.load(Member, member_id, fresh=True)
-        return member.status if member.exists else None
+        return member if member.exists else None
 
     def _paging(self, limit: int | None, cursor: str | None) -> dict[str, Any]:
         given = {"limit": limit} if limit is not None else {}

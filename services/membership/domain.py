@@ -44,6 +44,44 @@ REPORTING_EVENTS = frozenset({"ledger.FiscalYearClosed", "ledger.ReportPublished
 ORPHAN_CLAIM_AFTER = timedelta(minutes=5)
 
 
+EXIT_REASONS = ("resigned", "expelled", "deceased")
+# Which lifecycle step each action is, from which statuses (applied → admitted ⇄ suspended → exited,
+# or applied → rejected). Anything else is 422 illegal_transition (409 stays for races and duplicates).
+TRANSITIONS = {"admit": {"applied"}, "reject": {"applied"}, "suspend": {"admitted"},
+               "reinstate": {"suspended"}, "exit": {"admitted", "suspended"}}
+# A member in one of these no longer holds a NIK: their claim may be taken over.
+ENDED = ("exited", "rejected")
+
+
+def nik_problem(nik: str) -> str | None:
+    """The first plausibility rule the NIK (KTP number) breaks, or None.
+
+    Layout (Permendagri): 2 digits province (11–94), 2 regency, 2 district, DDMMYY birth date
+    (women: DD + 40), 4 digits serial (not 0000). A date counts as real when it exists in either
+    century the two-digit year may mean (29 February of "00" exists in 2000). The messages name
+    the rule, never the digits: they end up in logs, and a NIK is personal data (UU PDP).
+    """
+    if not (len(nik) == 16 and nik.isascii() and nik.isdigit()):
+        return "NIK is exactly 16 digits"
+    if not 11 <= int(nik[:2]) <= 94:
+        return "NIK province code (digits 1–2) is not a province (11–94)"
+    day, month, year = int(nik[6:8]), int(nik[8:10]), int(nik[10:12])
+    day = day - 40 if day > 40 else day
+    if not any(_real_date(century + year, month, day) for century in (1900, 2000)):
+        return "NIK birth date (digits 7–12, DDMMYY, women DD+40) is not a real date"
+    if nik[12:] == "0000":
+        return "NIK serial (digits 13–16) is 0000"
+    return None
+
+
+def _real_date(year: int, month: int, day: int) -> bool:
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
 def conflict(message: str) -> DomainError:
     return DomainError("conflict", message)
 
@@ -203,6 +241,11 @@ class Member(Aggregate):
     """One person's membership of one cooperative. Id = derived from the applying command's
     id, so a retried application lands on the same stream."""
 
+    # Defaults for states restored from snapshots taken before these fields existed.
+    exit_reason: str | None = None
+    admitted_on: str | None = None
+    pokok_amount = wajib_amount = 0
+
     def __init__(self, id: str):
         super().__init__(id)
         self.status = "new"
@@ -212,42 +255,64 @@ class Member(Aggregate):
                   today: date) -> None:
         if self.exists:
             raise conflict(f"member {self.id} already exists")
-        if not (len(nik) == 16 and nik.isascii() and nik.isdigit()):
-            raise invalid("nik", "NIK is exactly 16 digits")
+        _check_nik(nik)
         if date.fromisoformat(joined_on) > today:
             raise invalid("joined_on", "joined_on must not be in the future")
         self.trigger("MemberApplied", cooperative_id=cooperative_id, member_id=self.id, name=name,
                 nik=nik, phone=phone, joined_on=joined_on)
 
     def admit(self, on: str, bylaws: Mapping[str, int]) -> None:
-        self._transition("admit", {"applied"}, on)
+        self._transition("admit", on)
         self.trigger("MemberAdmitted", cooperative_id=self.cooperative_id, member_id=self.id,
                      admitted_on=on, pokok_amount=bylaws["pokok_amount"],
                      wajib_amount=bylaws["wajib_amount"])
 
     def suspend(self, on: str) -> None:
-        self._transition("suspend", {"admitted"}, on)
+        self._transition("suspend", on)
         self.trigger("MemberSuspended", cooperative_id=self.cooperative_id, member_id=self.id,
                      suspended_on=on)
 
     def reinstate(self, on: str) -> None:
-        self._transition("reinstate", {"suspended"}, on)
+        self._transition("reinstate", on)
         self.trigger("MemberReinstated", cooperative_id=self.cooperative_id, member_id=self.id,
                      reinstated_on=on)
 
-    def exit(self, on: str) -> None:
-        self._transition("exit", {"admitted", "suspended"}, on)
+    def reject(self, on: str) -> None:
+        """Ends an application; the application service then frees its NIK."""
+        self._transition("reject", on)
+        self.trigger("MemberRejected", cooperative_id=self.cooperative_id, member_id=self.id,
+                     rejected_on=on)
+
+    def exit(self, on: str, reason: str = "resigned") -> None:
+        if reason not in EXIT_REASONS:
+            raise invalid("reason", f"reason must be one of {', '.join(EXIT_REASONS)}")
+        self._transition("exit", on)
         # previous_status lets read models keep the admitted count from this event alone.
         self.trigger("MemberExited", cooperative_id=self.cooperative_id, member_id=self.id,
-                     exited_on=on, previous_status=self.status)
+                     exited_on=on, previous_status=self.status, reason=reason)
 
-    def _transition(self, action: str, allowed_from: set[str], on: str) -> None:
+    def correct(self, *, name: str | None = None, phone: str | None = None, nik: str | None = None) -> None:
+        """Corrects the member's details; only changed fields are recorded (none: no event). A new
+        NIK must be claimed first by the caller (NikClaim), the old one released after."""
         if not self.exists:
             raise DomainError("not_found", f"member {self.id} does not exist")
-        if self.status not in allowed_from:
-            raise conflict(f"cannot {action} a member who is {self.status}")
+        if self.status in ENDED:
+            raise DomainError("illegal_transition", f"cannot correct a member who is {self.status}")
+        if nik is not None:
+            _check_nik(nik)
+        changed = {key: value for key, value in (("name", name), ("phone", phone), ("nik", nik))
+                   if value is not None and value != getattr(self, key)}
+        if changed:
+            self.trigger("MemberDetailsCorrected", cooperative_id=self.cooperative_id, member_id=self.id,
+                         **changed)
+
+    def _transition(self, action: str, on: str) -> None:
+        if not self.exists:
+            raise DomainError("not_found", f"member {self.id} does not exist")
+        if self.status not in TRANSITIONS[action]:
+            raise DomainError("illegal_transition", f"cannot {action} a member who is {self.status}")
         if on < self.joined_on:
-            raise invalid("on", f"{on} is before the member joined ({self.joined_on})")
+            raise invalid("date", f"{on} is before the member joined ({self.joined_on})")
 
     def apply_MemberApplied(self, data: dict) -> None:
         self.cooperative_id = data["cooperative_id"]
@@ -257,6 +322,8 @@ class Member(Aggregate):
 
     def apply_MemberAdmitted(self, data: dict) -> None:
         self.status = "admitted"
+        self.admitted_on = data.get("admitted_on")
+        self.pokok_amount, self.wajib_amount = data.get("pokok_amount", 0), data.get("wajib_amount", 0)
 
     def apply_MemberSuspended(self, data: dict) -> None:
         self.status = "suspended"
@@ -266,10 +333,20 @@ class Member(Aggregate):
 
     def apply_MemberExited(self, data: dict) -> None:
         self.status = "exited"
+        self.exit_reason = data.get("reason")
+
+    def apply_MemberRejected(self, data: dict) -> None:
+        self.status = "rejected"
+
+    def apply_MemberDetailsCorrected(self, data: dict) -> None:
+        for key in ("name", "phone", "nik"):
+            if key in data:
+                setattr(self, key, data[key])
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "cooperative_id": self.cooperative_id, "name": self.name, "nik": self.nik,
-                "phone": self.phone, "joined_on": self.joined_on, "status": self.status}
+                "phone": self.phone, "joined_on": self.joined_on, "status": self.status,
+                "exit_reason": self.exit_reason}
 
 
 class NikClaim(Aggregate):
@@ -284,19 +361,24 @@ class NikClaim(Aggregate):
         self.claimed_at = ""
 
     def claim(self, *, cooperative_id: str, nik: str, member_id: str, holder_status: str | None,
-              now: str) -> None:
-        """`holder_status` is the current holder's member status (None: no such stream yet)."""
+              now: str, holder_nik: str | None = None) -> None:
+        """`holder_status`/`holder_nik`: the current holder's member status and NIK (None: no such
+        stream yet)."""
         if self.member_id == member_id:
             return  # a retry of the same application
-        if self.member_id is not None and not self._abandoned(holder_status, now):
-            raise conflict(f"NIK {nik} already belongs to a member of this cooperative")
+        if self.member_id is not None and not self._abandoned(holder_status, now, holder_nik):
+            # The number stays out of the message: error messages are logged (UU PDP).
+            raise conflict("this NIK already belongs to a member of this cooperative")
         self.trigger("NikClaimed", cooperative_id=cooperative_id, nik=nik, member_id=member_id,
                      claimed_at=now)
 
-    def _abandoned(self, holder_status: str | None, now: str) -> bool:
-        if holder_status == "exited":
-            return True  # the holder left but the release after its exit was lost
-        if holder_status is None:
+    def _abandoned(self, holder_status: str | None, now: str, holder_nik: str | None) -> bool:
+        if holder_status in ENDED:
+            return True  # the holder left (or was rejected) but the release after it was lost
+        # No member stream, or a holder whose NIK is another one (a correction that claimed this
+        # NIK and crashed before recording it, or moved off it and lost the release): give an
+        # unfinished request time to complete, then let the NIK go.
+        if holder_status is None or (holder_nik is not None and holder_nik != self.id.split(":", 1)[1]):
             return _instant(now) - _instant(self.claimed_at) > ORPHAN_CLAIM_AFTER
         return False
 
@@ -312,6 +394,12 @@ class NikClaim(Aggregate):
 
     def apply_NikReleased(self, data: dict) -> None:
         self.member_id = None
+
+
+def _check_nik(nik: str) -> None:
+    problem = nik_problem(nik)
+    if problem:
+        raise invalid("nik", problem)
 
 
 def _instant(text: str) -> datetime:

@@ -59,13 +59,27 @@ class CooperativeDirectory(Projection):
         view.put("cooperatives", doc_id, doc)
 
 
+_DATE_FIELDS = ("admitted_on", "suspended_on", "reinstated_on", "exited_on", "rejected_on")
+
+
+def admitted_on(doc: dict[str, Any], day: str) -> bool:
+    """Whether the member (a member list document) was admitted on `day`: the last status change
+    dated on or before it. Documents projected before `history` existed answer with their current
+    status (rebuild the member list to make them exact)."""
+    if "history" not in doc:
+        return doc["status"] == "admitted"
+    changes = [c["status"] for c in sorted(doc["history"], key=lambda change: change["on"]) if c["on"] <= day]
+    return bool(changes) and changes[-1] == "admitted"
+
+
 class MemberList(Projection):
     name = MEMBER_LIST
     collections = ("members",)
     handles = frozenset(f"membership.{name}" for name in (
-        "MemberApplied", "MemberAdmitted", "MemberSuspended", "MemberReinstated", "MemberExited"))
+        "MemberApplied", "MemberAdmitted", "MemberSuspended", "MemberReinstated", "MemberExited",
+        "MemberRejected", "MemberDetailsCorrected"))
     _STATUS = {"MemberAdmitted": "admitted", "MemberSuspended": "suspended",
-               "MemberReinstated": "admitted", "MemberExited": "exited"}
+               "MemberReinstated": "admitted", "MemberExited": "exited", "MemberRejected": "rejected"}
 
     def handle(self, event: Envelope, view: View) -> None:
         payload = event.payload
@@ -75,8 +89,18 @@ class MemberList(Projection):
                 **{key: payload[key] for key in ("cooperative_id", "name", "nik", "phone", "joined_on")}})
             return
         doc = view.get("members", event.stream_id)
-        if doc is not None:
-            view.put("members", event.stream_id, {**doc, "status": self._STATUS[event.name]})
+        if doc is None:
+            return
+        if event.name == "MemberDetailsCorrected":
+            doc.update({key: payload[key] for key in ("name", "phone", "nik") if key in payload})
+        else:
+            doc["status"] = self._STATUS[event.name]
+            day = next(payload[key] for key in _DATE_FIELDS if key in payload)
+            # objects, not pairs: FerretDB v1 stores no nested arrays
+            doc["history"] = [*doc.get("history", []), {"on": day, "status": doc["status"]}]
+        if event.name == "MemberExited":
+            doc["exit_reason"] = payload["reason"]
+        view.put("members", event.stream_id, doc)
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -87,7 +111,8 @@ def profile(state: dict[str, Any], today: date) -> dict[str, Any]:
 
 
 def member_view(doc: dict[str, Any]) -> dict[str, Any]:
-    return {key: doc[key] for key in ("id", "cooperative_id", "name", "nik", "phone", "joined_on", "status")}
+    fields = ("id", "cooperative_id", "name", "nik", "phone", "joined_on", "status")
+    return {**{key: doc[key] for key in fields}, "exit_reason": doc.get("exit_reason")}
 
 
 Keep = Callable[[dict[str, Any]], bool]

@@ -9,15 +9,22 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from shared.registry import EventRegistry
 
-from .domain import DEFAULT_BYLAWS, KINDS, REGENCIES, SHU_POOLS
+from .domain import DEFAULT_BYLAWS, EXIT_REASONS, KINDS, REGENCIES, SHU_POOLS, nik_problem
 
 registry = EventRegistry("membership")
 
-MEMBER_STATUSES = ("applied", "admitted", "suspended", "exited")
+MEMBER_STATUSES = ("applied", "admitted", "suspended", "exited", "rejected")
 COOPERATIVE_STATUSES = ("active", "dissolved")
-MEMBER_ACTIONS = ("admit", "suspend", "reinstate", "exit")
+MEMBER_ACTIONS = ("admit", "reject", "suspend", "reinstate", "exit")
 
 _nik = Regexp(r"^[0-9]{16}$", error="NIK is exactly 16 digits")
+
+
+def _plausible_nik(value: str) -> None:
+    """The 400 names the rule the NIK breaks (domain.nik_problem)."""
+    problem = nik_problem(value)
+    if problem:
+        raise ValidationError(problem)
 # Nomor Induk Koperasi: digits only, so that "the same number" is unambiguous.
 _registration_number = Regexp(r"^[0-9]{10,20}$", error="registration number is 10 to 20 digits")
 _phone = Regexp(r"^\+?[0-9]{8,15}$", error="phone is 8 to 15 digits, optionally with a leading +")
@@ -62,14 +69,35 @@ class CooperativeRegistrationSchema(Schema):
 
 class MemberApplicationSchema(Schema):
     name = fields.String(required=True, validate=Length(1, 200))
-    nik = fields.String(required=True, validate=_nik)
+    nik = fields.String(required=True, validate=_plausible_nik)
     phone = fields.String(required=True, validate=_phone)
     joined_on = fields.Date(required=True, validate=_not_in_future)
 
 
 class MemberStatusChangeSchema(Schema):
+    """`date` (default today); `reason` only for `exit` (default resigned)."""
+
     action = fields.String(required=True, validate=OneOf(MEMBER_ACTIONS))
-    on = fields.Date(load_default=None, validate=_not_in_future)
+    date = fields.Date(load_default=None, allow_none=True, validate=_not_in_future)
+    reason = fields.String(load_default=None, allow_none=True, validate=OneOf(EXIT_REASONS))
+
+    @validates_schema
+    def _reason_only_on_exit(self, data, **kwargs) -> None:
+        if data.get("reason") is not None and data["action"] != "exit":
+            raise ValidationError("only an exit has a reason", "reason")
+
+
+class MemberCorrectionSchema(Schema):
+    """PATCH a member: any of name, phone, nik (at least one); the NIK stays unique."""
+
+    name = fields.String(validate=Length(1, 200))
+    phone = fields.String(validate=_phone)
+    nik = fields.String(validate=_plausible_nik)
+
+    @validates_schema
+    def _something(self, data, **kwargs) -> None:
+        if not data:
+            raise ValidationError("give name, phone or nik", "_schema")
 
 
 class ShuAllocationSchema(Schema):
@@ -149,6 +177,7 @@ class MemberSchema(Schema):
     phone = fields.String()
     joined_on = fields.String()
     status = fields.String()
+    exit_reason = fields.String(allow_none=True)
 
 
 class MemberPageSchema(Schema):
@@ -181,11 +210,19 @@ class NetworkHealthSchema(Schema):
 
 
 # -- events (payloads hold plain JSON: dates as YYYY-MM-DD strings) -----------------------------
+class _Event(Schema):
+    """Every event records who caused it (the audit trail): {role, subject} of the token the
+    gateway passed, or {service, event, event_id} of the event a policy reacted to. Optional:
+    events stored before it was recorded have none (null when read)."""
+
+    actor = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
+
+
 _Day = fields.Date  # validates the ISO string form that is stored
 
 
 @registry.event("CooperativeRegistered")
-class CooperativeRegistered(Schema):
+class CooperativeRegistered(_Event):
     cooperative_id = fields.String(required=True)
     name = fields.String(required=True)
     registration_number = fields.String(required=True)
@@ -198,13 +235,13 @@ class CooperativeRegistered(Schema):
 
 
 @registry.event("CooperativeDissolved")
-class CooperativeDissolved(Schema):
+class CooperativeDissolved(_Event):
     cooperative_id = fields.String(required=True)
     dissolved_on = _Day(required=True)
 
 
 @registry.event("MemberApplied")
-class MemberApplied(Schema):
+class MemberApplied(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
     name = fields.String(required=True)
@@ -214,7 +251,7 @@ class MemberApplied(Schema):
 
 
 @registry.event("MemberAdmitted")
-class MemberAdmitted(Schema):
+class MemberAdmitted(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
     admitted_on = _Day(required=True)
@@ -223,21 +260,20 @@ class MemberAdmitted(Schema):
 
 
 @registry.event("MemberSuspended")
-class MemberSuspended(Schema):
+class MemberSuspended(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
     suspended_on = _Day(required=True)
 
 
 @registry.event("MemberReinstated")
-class MemberReinstated(Schema):
+class MemberReinstated(_Event):
     cooperative_id = fields.String(required=True)
     member_id = fields.String(required=True)
     reinstated_on = _Day(required=True)
 
 
-@registry.event("MemberExited")
-class MemberExited(Schema):
+class MemberExitedV1(_Event):
     """What the ledger needs to return the member's pokok and wajib."""
 
     cooperative_id = fields.String(required=True)
@@ -246,8 +282,41 @@ class MemberExited(Schema):
     previous_status = fields.String(required=True, validate=OneOf(("admitted", "suspended")))
 
 
+registry.register("MemberExited", MemberExitedV1, version=1)
+
+
+@registry.event("MemberExited", version=2)
+class MemberExited(MemberExitedV1):
+    """v2 records why (resigned, expelled, deceased); v1 exits are upcast with reason null."""
+
+    reason = fields.String(required=True, allow_none=True, validate=OneOf(EXIT_REASONS))
+
+
+@registry.upcaster("MemberExited", from_version=1)
+def _exit_reason_unknown(payload: dict) -> dict:
+    return {**payload, "reason": None}
+
+
+@registry.event("MemberRejected")
+class MemberRejected(_Event):
+    cooperative_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    rejected_on = _Day(required=True)
+
+
+@registry.event("MemberDetailsCorrected")
+class MemberDetailsCorrected(_Event):
+    """Only the corrected fields are present."""
+
+    cooperative_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    name = fields.String()
+    phone = fields.String()
+    nik = fields.String(validate=_nik)
+
+
 @registry.event("NikClaimed")
-class NikClaimed(Schema):
+class NikClaimed(_Event):
     cooperative_id = fields.String(required=True)
     nik = fields.String(required=True, validate=_nik)
     member_id = fields.String(required=True)
@@ -255,14 +324,14 @@ class NikClaimed(Schema):
 
 
 @registry.event("NikReleased")
-class NikReleased(Schema):
+class NikReleased(_Event):
     cooperative_id = fields.String(required=True)
     nik = fields.String(required=True, validate=_nik)
     member_id = fields.String(required=True)
 
 
 @registry.event("AnnualMeetingHeld")
-class AnnualMeetingHeld(Schema):
+class AnnualMeetingHeld(_Event):
     cooperative_id = fields.String(required=True)
     fiscal_year = fields.Integer(required=True, strict=True)
     held_on = _Day(required=True)
@@ -272,7 +341,7 @@ class AnnualMeetingHeld(Schema):
     shu_allocation = fields.Nested(ShuAllocationSchema, required=True)
 
 
-class _Recorded(Schema):
+class _Recorded(_Event):
     cooperative_id = fields.String(required=True)
     on = _Day(required=True)
     source_event_id = fields.String(required=True)

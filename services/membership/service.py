@@ -50,8 +50,12 @@ class MembershipService:
         return self.membership.get_member(cooperative_id, member_id)
 
     @rpc
-    def change_member_status(self, cooperative_id, member_id, action, context=None, on=None):
-        return self.membership.change_member_status(cooperative_id, member_id, action, context, on)
+    def change_member_status(self, cooperative_id, member_id, action, context=None, on=None, reason=None):
+        return self.membership.change_member_status(cooperative_id, member_id, action, context, on, reason)
+
+    @rpc
+    def correct_member(self, cooperative_id, member_id, data, context=None):
+        return self.membership.correct_member(cooperative_id, member_id, data, context)
 
     @rpc
     def record_annual_meeting(self, cooperative_id, data, context=None):
@@ -64,6 +68,10 @@ class MembershipService:
     @rpc
     def member_status(self, cooperative_id, member_id):
         return self.membership.member_status(cooperative_id, member_id)
+
+    @rpc
+    def member_admission(self, cooperative_id, member_id):
+        return self.membership.member_admission(cooperative_id, member_id)
 
     @rpc
     def cooperative_bylaws(self, cooperative_id):

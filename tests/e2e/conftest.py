@@ -24,6 +24,7 @@ from services.gateway.auth import Principal, sign
 from shared.eventstore import connect
 from shared.supervisor import service_names, start_processes, stop_processes
 from tests.conftest import AMQP_URI, MONGODB_URI
+from tests.support.niks import plausible_nik
 
 RPC_TIMEOUT = 4.0  # seconds; shorter than production (5 s) so the 503 test is quick, long enough for a
 #                   busy 2-core machine running every service of the network
@@ -160,6 +161,8 @@ def registration(number: str, **changes: Any) -> dict[str, Any]:
 
 
 def application(nik: str, **changes: Any) -> dict[str, Any]:
+    """An application; 16 digits become a plausible NIK unique to them (others are sent as given)."""
+    nik = plausible_nik(nik) if len(nik) == 16 and nik.isdigit() else nik
     return {
         "name": f"Anggota {nik[-4:]}",
         "nik": nik,
@@ -213,10 +216,10 @@ class World:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def act(self, cooperative_id: str, member_id: str, action: str) -> dict[str, Any]:
+    def act(self, cooperative_id: str, member_id: str, action: str, body: Any = None) -> dict[str, Any]:
         token = self.stack.token("coop_admin", cooperative_id=cooperative_id)
         path = f"/cooperatives/{cooperative_id}/members/{member_id}/{action}"
-        response = self.stack.call("POST", path, token)
+        response = self.stack.call("POST", path, token, body)
         assert response.status_code == 200, response.text
         return response.json()
 

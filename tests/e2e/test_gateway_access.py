@@ -18,7 +18,8 @@ EVERYONE_BUT_PARTNERS = {
     "coop_admin_b",
     "member_b1",
 }
-ACTIONS = ["admit_member", "suspend_member", "reinstate_member", "exit_member"]
+ACTIONS = ["admit_member", "reject_member", "suspend_member", "reinstate_member", "exit_member",
+           "correct_member"]
 #: who may call each route on cooperative A and its member m1 (http-api.md, Membership)
 MATRIX = {
     "register_cooperative": {"network_admin"},
@@ -33,7 +34,7 @@ MATRIX = {
     "network_health": {"network_admin"},
 }
 #: A body that fails validation: an allowed caller gets 400 (nothing changes), others 403.
-INVALID_BODY = {"on": "not-a-date", "unexpected": True}
+INVALID_BODY = {"date": "not-a-date", "unexpected": True}
 ROLES = ["network_admin", "coop_admin_a", "member_a1", "member_a2", "coop_admin_b", "member_b1", "partner"]
 
 
@@ -48,10 +49,10 @@ def test_role_matrix(stack, world, role, route):
     spec = ROUTES[route]
     path = "/api/v1" + spec.path  # fill the template with cooperative A and its member m1
     path = path.replace("{cooperative_id}", world.a).replace("{member_id}", world.m1).removeprefix("/api/v1")
-    body = INVALID_BODY if spec.method == "POST" else None
+    body = INVALID_BODY if spec.method in ("POST", "PATCH") else None
     answer = stack.call(spec.method, path, world.tokens[role], body)
     if role in MATRIX[route]:
-        assert answer.status_code == (400 if spec.method == "POST" else 200), answer.text
+        assert answer.status_code == (400 if spec.method in ("POST", "PATCH") else 200), answer.text
     else:
         assert_error(answer, 403, "forbidden")
 

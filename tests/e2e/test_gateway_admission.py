@@ -62,7 +62,7 @@ def small_gateway(stack):
 def open_savings(stack, world) -> tuple[str, str, str]:
     cooperative = world.register()["id"]
     member = world.apply(cooperative)["id"]
-    world.act(cooperative, member, "admit")
+    world.act(cooperative, member, "admit", {"date": "2024-01-10"})  # savings are dated from 2026-01-05
     board = stack.token("coop_admin", cooperative_id=cooperative)
     savings = f"/cooperatives/{cooperative}/members/{member}/savings"
     wait_for(lambda: stack.call("GET", savings, board).status_code == 200, what="savings open in the ledger")

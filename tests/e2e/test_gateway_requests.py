@@ -45,7 +45,7 @@ def test_a_retry_with_the_same_key_gets_the_first_response_and_changes_nothing(s
     answers = [stack.call("POST", f"{path}/admit", world.board_a, headers=admit) for _ in range(2)]
     assert [a.status_code for a in answers] == [200, 200] and answers[0].json() == answers[1].json()
     # without the key, the repeat is a new command: the member is already admitted
-    assert_error(stack.call("POST", f"{path}/admit", world.board_a), 409, "conflict")
+    assert_error(stack.call("POST", f"{path}/admit", world.board_a), 422, "illegal_transition")
 
 
 def test_the_same_key_with_another_body_is_409(stack, world):

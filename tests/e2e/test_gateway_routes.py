@@ -60,11 +60,11 @@ def test_a_member_through_every_state(stack, world):
         ("exit", "exited"),
     ]:
         answer = stack.call(
-            "POST", f"{path}/{action}", board, {"on": "2024-06-01"} if action == "admit" else None
+            "POST", f"{path}/{action}", board, {"date": "2024-06-01"} if action == "admit" else None
         )
         assert (answer.status_code, answer.json()["status"]) == (200, status), answer.text
     wait_for(lambda: stack.call("GET", path, board).json()["status"] == "exited", what="the read model")
-    assert_error(stack.call("POST", f"{path}/admit", board), 409, "conflict")
+    assert_error(stack.call("POST", f"{path}/admit", board), 422, "illegal_transition")
 
 
 def test_lists_page_with_limit_and_cursor(stack, world):
@@ -112,7 +112,7 @@ def test_an_annual_meeting_and_the_network_view(stack, world):
     cooperative = world.register(regency="kota-tasikmalaya", kind="kspps")["id"]
     members = [world.apply(cooperative)["id"] for _ in range(3)]
     for member in members:
-        world.act(cooperative, member, "admit")
+        world.act(cooperative, member, "admit", {"date": "2024-06-01"})  # admitted when the RAT was held
     board = stack.token("coop_admin", cooperative_id=cooperative)
     meeting = {
         "fiscal_year": 2024,

@@ -24,6 +24,8 @@ LEDGER_MATRIX = {
     "withdraw_sukarela": BOARD_OR_MEMBER, "get_savings": BOARD_OR_MEMBER, "member_statement": BOARD_OR_MEMBER,
     "trial_balance": {"coop_admin_a", "network_admin"}, "balance_sheet": {"coop_admin_a", "network_admin"},
     "income_statement": {"coop_admin_a", "network_admin"}, "close_fiscal_year": BOARD,
+    "list_journal": {"coop_admin_a", "network_admin"}, "pay_shu": BOARD, "change_account": BOARD,
+    "remove_account": BOARD,
     "get_shu": {"coop_admin_a", "member_a1", "member_a2"},
 }
 INVALID_BODY = {"amount": "lots", "unexpected": True}
@@ -51,8 +53,10 @@ class Books:
         cooperative = self.world.register()["id"]
         members = [self.world.apply(cooperative)["id"] for _ in range(count)]
         board = self.stack.token("coop_admin", cooperative_id=cooperative)
-        for member in members:
-            self.world.act(cooperative, member, "admit")
+        for member in members:  # admitted as of joining, so that savings may be dated from then on
+            answer = self.stack.call("POST", f"/cooperatives/{cooperative}/members/{member}/admit", board,
+                                     {"date": "2024-01-10"})
+            assert answer.status_code == 200, answer.text
         for member in members:  # the ledger opens the books and savings from membership's events
             wait_for(lambda m=member: self.stack.call(
                 "GET", f"/cooperatives/{cooperative}/members/{m}/savings", board).status_code == 200,
@@ -93,18 +97,18 @@ def test_the_matrix_covers_every_ledger_route():
 def test_ledger_role_matrix(stack, books, role, route):
     spec = ROUTES[route]
     ids = {"cooperative_id": books.a, "member_id": books.m1, "entry_id": str(uuid.uuid4()),
-           "fiscal_year": "2025"}
+           "fiscal_year": "2025", "code": "9999"}
     path = spec.path
     for name in spec.path_names:
         path = path.replace("{" + name + "}", ids[name])
-    body = INVALID_BODY if spec.method == "POST" else None
+    body = INVALID_BODY if spec.method in ("POST", "PATCH") else None
     answer = stack.call(spec.method, path, books.tokens[role], body)
     if role not in LEDGER_MATRIX[route]:
         assert_error(answer, 403, "forbidden")
-    elif spec.method == "POST":
+    elif spec.method in ("POST", "PATCH"):
         assert_error(answer, 400, "validation_error")  # allowed, and nothing changed
-    elif route == "get_shu":
-        assert_error(answer, 404, "not_found")  # allowed; the year is not closed
+    elif route in ("get_shu", "remove_account"):
+        assert_error(answer, 404, "not_found")  # allowed; the year is not closed, no account 9999
     else:
         assert answer.status_code == 200, answer.text
 
@@ -113,14 +117,26 @@ def test_the_chart_of_accounts_pages_and_grows(books):
     first = books.ok("GET", "/accounts", params={"limit": 5})
     assert [a["code"] for a in first["items"]] == ["1101", "1102", "1103", "1104", "1105"]
     assert first["items"][0] == {"code": "1101", "name": "Kas", "type": "asset", "normal_balance": "debit",
-                                 "balance": first["items"][0]["balance"]}
+                                 "balance": first["items"][0]["balance"], "active": True}
     second = books.ok("GET", "/accounts", params={"limit": 5, "cursor": first["next"]})
     assert second["items"][0]["code"] == "2101" and second["next"]
     added = books.ok("POST", "/accounts", {"code": "1190", "name": "Piutang ijarah", "type": "asset"}, 201)
     assert added == {"code": "1190", "name": "Piutang ijarah", "type": "asset", "normal_balance": "debit",
-                     "balance": 0}
+                     "balance": 0, "active": True}
     assert_error(books.call("POST", "/accounts", {"code": "1190", "name": "again", "type": "asset"}),
                  409, "conflict")
+    renamed = books.ok("PATCH", "/accounts/1190", {"name": "Piutang sewa", "active": False})
+    assert (renamed["name"], renamed["active"]) == ("Piutang sewa", False)
+    error = assert_error(books.call("POST", "/journal-entries", entry("2026-02-10", ("1190", 1, 0),
+                                                                      ("4101", 0, 1))), 400, "validation_error")
+    assert "deactivated" in str(error["fields"])
+    assert_error(books.call("PATCH", "/accounts/1101", {"active": False}), 422, "account_in_use")
+    books.ok("PATCH", "/accounts/1190", {"active": True})
+    books.ok("POST", "/journal-entries", entry("2026-02-10", ("1190", 1, 0), ("4104", 0, 1)), 201)
+    assert_error(books.call("DELETE", "/accounts/1190"), 422, "account_has_movements")
+    books.ok("POST", "/accounts", {"code": "1191", "name": "Unused", "type": "asset"}, 201)
+    assert books.ok("DELETE", "/accounts/1191")["code"] == "1191"
+    assert_error(books.call("DELETE", "/accounts/1191"), 404, "not_found")
     error = assert_error(books.call("POST", "/accounts", {"code": "x", "name": "", "type": "cash"}),
                          400, "validation_error")
     assert set(error["fields"]) == {"code", "name", "type"}
@@ -228,8 +244,8 @@ def test_closing_a_year_distributes_shu_and_locks_it(stack, world):
     assert closed["pools"] == {"reserve": 4_000, "jasa_modal": 2_000, "jasa_usaha": 2_500, "board": 500,
                                "staff": 500, "education": 300, "social": 200}
     lines = {line["member_id"]: line for line in closed["members"]}
-    assert lines[a] == {"member_id": a, "jasa_modal": 1_333, "jasa_usaha": 0, "total": 1_333}
-    assert lines[b] == {"member_id": b, "jasa_modal": 667, "jasa_usaha": 2_500, "total": 3_167}
+    assert lines[a] == {"member_id": a, "jasa_modal": 1_333, "jasa_usaha": 0, "total": 1_333, "paid": False}
+    assert lines[b] == {"member_id": b, "jasa_modal": 667, "jasa_usaha": 2_500, "total": 3_167, "paid": False}
     assert coop.ok("POST", "/fiscal-years/2025/close") == closed  # closing twice changes nothing
     assert coop.ok("GET", "/fiscal-years/2025/shu") == closed
     own = coop.call("GET", "/fiscal-years/2025/shu", token=coop.tokens["member_a2"]).json()
@@ -242,3 +258,10 @@ def test_closing_a_year_distributes_shu_and_locks_it(stack, world):
     assert_error(coop.call("GET", "/fiscal-years/2024/shu"), 404, "not_found")
     sheet = coop.call("GET", "/reports/balance-sheet", params={"as_of": "2025-12-31"}).json()
     assert sheet["balanced"] and sheet["current_result"] == 0
+    # the SHU owed is paid out once, from the RAT's date (2026-03-15)
+    assert_error(coop.call("POST", "/fiscal-years/2025/shu/payout", {"date": "2026-03-01", "to": "cash"}), 400,
+                 "validation_error")
+    paid = coop.ok("POST", "/fiscal-years/2025/shu/payout", {"date": "2026-03-16", "to": "sukarela"})
+    assert all(line["paid"] for line in paid["members"])
+    assert coop.ok("GET", f"/members/{b}/savings")["sukarela"] == 3_167
+    assert coop.ok("POST", "/fiscal-years/2025/shu/payout", {"date": "2026-03-17", "to": "cash"}) == paid

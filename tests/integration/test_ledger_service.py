@@ -126,7 +126,7 @@ def test_membership_events_open_books_and_savings_and_a_duplicate_applies_once(s
     assert [e.name for e in store.read_stream("Books", coop)] == ["BooksOpened", "MemberEnrolled"]
     accounts = {a["code"]: a for a in service.rpc.list_accounts(coop)}
     assert accounts["2101"] == {"code": "2101", "name": "Simpanan sukarela", "type": "liability",
-                                "normal_balance": "credit", "balance": 0}
+                                "normal_balance": "credit", "balance": 0, "active": True}
     assert service.handled("parked") == 0
 
 
@@ -230,7 +230,7 @@ def test_year_end_close_distributes_shu_and_locks_the_year(service, tap):
     assert sorted((m["member_id"], m["total"]) for m in result["members"]) == sorted([(a, 1_500), (b, 3_000)])
     assert rpc.close_fiscal_year(coop, 2025, context()) == result
     assert rpc.get_shu(coop, 2025, b)["members"] == [
-        {"member_id": b, "jasa_modal": 500, "jasa_usaha": 2_500, "total": 3_000}]
+        {"member_id": b, "jasa_modal": 500, "jasa_usaha": 2_500, "total": 3_000, "paid": False}]
     refused("fiscal_year_closed", rpc.deposit, coop, a, "wajib", {"amount": 1, "date": "2025-12-31"}, context())
     refused("fiscal_year_closed", rpc.post_journal_entry, coop, {"date": "2025-12-31", "lines": [
         {"account": "1101", "debit": 1}, {"account": "4101", "credit": 1}]}, context())

@@ -25,6 +25,7 @@ from shared.envelope import Envelope, new_id, utc_now
 from shared.eventstore import connect
 from shared.providers import KernelProvider
 from tests.conftest import MONGODB_URI, free_port, wait_for
+from tests.support.niks import plausible_nik
 
 TODAY = local_today()
 ALLOCATION = {"reserve": 40, "jasa_modal": 20, "jasa_usaha": 25, "board": 5, "staff": 5, "education": 5}
@@ -82,7 +83,7 @@ def register(rpc, **changes) -> dict:
 def apply(rpc, cooperative_id: str, nik: str | None = None, command_id: str | None = None) -> dict:
     data = {
         "name": "Siti Aminah",
-        "nik": nik or digits(16),
+        "nik": nik or plausible_nik(),
         "phone": "+6281234567890",
         "joined_on": "2024-01-02",
     }
@@ -161,15 +162,15 @@ def test_member_lifecycle_and_illegal_transitions(service):
     member = apply(rpc, cooperative["id"])
     assert member["status"] == "applied" and member["cooperative_id"] == cooperative["id"]
     assert rpc.get_member(cooperative["id"], member["id"]) == member
-    refused("conflict", change, rpc, member, "suspend")
-    refused("conflict", change, rpc, member, "exit")
+    refused("illegal_transition", change, rpc, member, "suspend")
+    refused("illegal_transition", change, rpc, member, "exit")
     assert change(rpc, member, "admit")["status"] == "admitted"
-    refused("conflict", change, rpc, member, "admit")
+    refused("illegal_transition", change, rpc, member, "admit")
     assert change(rpc, member, "suspend")["status"] == "suspended"
-    refused("conflict", change, rpc, member, "suspend")
+    refused("illegal_transition", change, rpc, member, "suspend")
     assert change(rpc, member, "reinstate")["status"] == "admitted"
     assert change(rpc, member, "exit")["status"] == "exited"
-    refused("conflict", change, rpc, member, "reinstate")
+    refused("illegal_transition", change, rpc, member, "reinstate")
     refused("validation_error", change, rpc, member, "promote")
     refused("not_found", change, rpc, {**member, "cooperative_id": "other"}, "exit")
     assert rpc.member_status(cooperative["id"], member["id"]) == "exited"
@@ -185,7 +186,7 @@ def test_member_lifecycle_and_illegal_transitions(service):
 def test_a_nik_is_unique_among_non_exited_members_and_free_again_after_exit(service):
     rpc = service.rpc
     cooperative = register(rpc)
-    nik = digits(16)
+    nik = plausible_nik()
     command_id = new_id()
     first = apply(rpc, cooperative["id"], nik, command_id)
     assert apply(rpc, cooperative["id"], nik, command_id) == first  # a retried command: the same member
@@ -196,9 +197,44 @@ def test_a_nik_is_unique_among_non_exited_members_and_free_again_after_exit(serv
     assert second["id"] != first["id"] and second["status"] == "applied"
 
 
+def test_a_rejected_application_frees_its_nik_and_an_exit_keeps_its_reason(service):
+    rpc = service.rpc
+    cooperative = register(rpc)
+    nik = plausible_nik()
+    rejected = change(rpc, apply(rpc, cooperative["id"], nik), "reject")
+    assert rejected["status"] == "rejected"
+    refused("illegal_transition", change, rpc, rejected, "admit")
+    member = change(rpc, apply(rpc, cooperative["id"], nik), "admit")  # the NIK was free again
+    context = {"command_id": new_id(), "actor": {"role": "coop_admin", "subject": cooperative["id"]}}
+    exited = rpc.change_member_status(cooperative["id"], member["id"], "exit", context, reason="deceased")
+    assert (exited["status"], exited["exit_reason"]) == ("exited", "deceased")
+    *_, last = service.kernel.store.read_stream("Member", member["id"])
+    assert last.payload["actor"] == context["actor"]  # the audit trail: who exited the member
+    refused("validation_error", lambda: rpc.change_member_status(
+        cooperative["id"], member["id"], "suspend", {"command_id": new_id()}, reason="deceased"))
+    wait_for(lambda: rpc.get_member(cooperative["id"], member["id"])["exit_reason"] == "deceased",
+             what="the reason in the member list")
+
+
+def test_a_correction_changes_name_phone_and_nik_and_keeps_the_nik_unique(service):
+    rpc = service.rpc
+    cooperative = register(rpc)
+    first, second = apply(rpc, cooperative["id"]), apply(rpc, cooperative["id"])
+    old_nik, new_nik = first["nik"], plausible_nik()
+    refused("conflict", rpc.correct_member, cooperative["id"], first["id"], {"nik": second["nik"]},
+            {"command_id": new_id()})
+    corrected = rpc.correct_member(cooperative["id"], first["id"], {"name": "Siti Rahma", "nik": new_nik},
+                                   {"command_id": new_id()})
+    assert (corrected["name"], corrected["nik"], corrected["phone"]) == ("Siti Rahma", new_nik, first["phone"])
+    refused("validation_error", rpc.correct_member, cooperative["id"], first["id"], {"nik": "1234"}, {})
+    refused("conflict", apply, rpc, cooperative["id"], new_nik)  # the new NIK is held now
+    assert apply(rpc, cooperative["id"], old_nik)["nik"] == old_nik  # and the old one is free
+    wait_for(lambda: rpc.get_member(cooperative["id"], first["id"])["nik"] == new_nik, what="projected")
+
+
 def test_ten_concurrent_applications_with_one_nik_admit_exactly_one(service):
     cooperative = register(service.rpc)
-    nik = digits(16)
+    nik = plausible_nik()
 
     def attempt(_):
         with ClusterRpcProxy(service.config, timeout=30) as cluster:
@@ -265,6 +301,22 @@ def test_rat_needs_quorum_of_admitted_members_and_a_valid_allocation(service):
         "shu_allocation": {**ALLOCATION, "social": 0},
     }
     refused("conflict", rpc.record_annual_meeting, cooperative["id"], {**meeting, "attendees": 3}, {})
+
+
+def test_the_quorum_counts_the_members_admitted_on_the_day_of_the_rat(service):
+    rpc = service.rpc
+    cooperative = register(rpc)
+
+    def dated(action: str, member: dict, on: str) -> dict:
+        return rpc.change_member_status(cooperative["id"], member["id"], action, {"command_id": new_id()}, on=on)
+
+    early = [dated("admit", apply(rpc, cooperative["id"]), "2024-01-10") for _ in range(3)]
+    dated("exit", early[2], "2025-02-01")  # left before the RAT: not counted
+    for _ in range(2):
+        admitted_member(rpc, cooperative["id"])  # admitted today, after the RAT: not counted
+    meeting = {"fiscal_year": 2024, "held_on": "2025-03-01", "attendees": 2, "shu_allocation": ALLOCATION}
+    held = rpc.record_annual_meeting(cooperative["id"], meeting, {})
+    assert (held["admitted_members"], held["quorum_reached"]) == (2, True)  # today 4 are admitted: 2 of 4 fails
 
 
 def test_member_admitted_is_published_with_the_bylaws_amounts(service, tap):

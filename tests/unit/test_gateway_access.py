@@ -23,7 +23,8 @@ EVERYONE_BUT_PARTNERS = {
     "coop_admin_b",
     "member_b1",
 }
-ACTIONS = ["admit_member", "suspend_member", "reinstate_member", "exit_member"]
+ACTIONS = ["admit_member", "reject_member", "suspend_member", "reinstate_member", "exit_member",
+           "correct_member"]
 #: route -> who may call it on cooperative A (and its member m1)
 MATRIX = {
     "register_cooperative": {"network_admin"},

@@ -41,7 +41,7 @@ REGISTER = {
     "is_pesantren": False,
     "founded_on": "2001-05-01",
 }
-APPLY = {"name": "Siti", "nik": "3204011234567890", "phone": "081234567890", "joined_on": "2024-02-01"}
+APPLY = {"name": "Siti", "nik": "3204014508900003", "phone": "081234567890", "joined_on": "2024-02-01"}
 
 
 class FakeMembership:
@@ -146,7 +146,8 @@ def test_create_answers_201_with_the_resource_through_the_response_schema(send, 
     assert headers["Content-Type"] == "application/json"
     name, (data, context), _ = membership.calls[0]
     assert (name, data) == ("register_cooperative", {**REGISTER, "bylaws": DEFAULT_BYLAWS})  # defaults shown
-    assert set(context) == {"command_id", "correlation_id"}
+    assert set(context) == {"command_id", "correlation_id", "actor"}
+    assert context["actor"] == {"role": "network_admin", "subject": "network_admin"}  # the audit trail's who
 
 
 def test_dates_reach_the_service_as_plain_text(send, membership):
@@ -155,11 +156,11 @@ def test_dates_reach_the_service_as_plain_text(send, membership):
 
 
 def test_a_command_answers_200_and_passes_the_optional_date(send, membership):
-    status, _, _ = send("admit_member", BOARD_A, {"on": "2024-03-01"}, cooperative_id="A", member_id="m1")
+    status, _, _ = send("admit_member", BOARD_A, {"date": "2024-03-01"}, cooperative_id="A", member_id="m1")
     assert status == 200
     assert membership.calls[0][0] == "change_member_status"
     assert membership.calls[0][1][:3] == ("A", "m1", "admit") and membership.calls[0][2] == {
-        "on": "2024-03-01"
+        "on": "2024-03-01", "reason": None
     }
 
 

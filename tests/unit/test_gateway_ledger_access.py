@@ -13,6 +13,10 @@ LEDGER_MATRIX = {
     "add_account": BOARD,
     "post_journal_entry": BOARD,
     "reverse_journal_entry": BOARD,
+    "list_journal": {"coop_admin_a", "network_admin"},
+    "pay_shu": BOARD,
+    "change_account": BOARD,
+    "remove_account": BOARD,
     "deposit_pokok": BOARD,
     "deposit_wajib": BOARD,
     "deposit_sukarela": BOARD_OR_MEMBER,
@@ -34,6 +38,6 @@ def test_the_matrix_covers_every_ledger_route():
 @pytest.mark.parametrize("route", sorted(LEDGER_MATRIX))
 @pytest.mark.parametrize("who", sorted(PRINCIPALS))
 def test_ledger_role_matrix(route, who):
-    ids = {"cooperative_id": A, "member_id": "m1", "entry_id": "e1", "fiscal_year": "2025"}
+    ids = {"cooperative_id": A, "member_id": "m1", "entry_id": "e1", "fiscal_year": "2025", "code": "1101"}
     path = {name: ids[name] for name in ROUTES[route].path_names}
     assert ROUTES[route].allow(PRINCIPALS[who], path) is (who in LEDGER_MATRIX[route])

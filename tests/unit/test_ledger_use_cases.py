@@ -90,12 +90,12 @@ def test_accounts_list_with_balances_and_an_added_account(ledger):
     added = ledger.ledger.add_account(COOP, {"code": "1106", "name": "Piutang ijarah", "type": "asset"},
                                       {"command_id": "add-1106"})
     assert added == {"code": "1106", "name": "Piutang ijarah", "type": "asset", "normal_balance": "debit",
-                     "balance": 0}
+                     "balance": 0, "active": True}
     refused("conflict", ledger.ledger.add_account, COOP, {"code": "1106", "name": "x", "type": "asset"})
     refused("validation_error", ledger.ledger.add_account, COOP, {"code": "ab", "name": "x", "type": "asset"})
     accounts = {a["code"]: a for a in ledger.ledger.list_accounts(COOP)}
     assert accounts["1101"] == {"code": "1101", "name": "Kas", "type": "asset", "normal_balance": "debit",
-                                "balance": 390_000}
+                                "balance": 390_000, "active": True}
     assert accounts["2101"]["normal_balance"] == "credit" and "1106" in accounts
 
 
