@@ -2,11 +2,13 @@
 and the OpenAPI document are both generated from this table."""
 from __future__ import annotations
 
+from .dashboard_routes import DASHBOARD_ROUTES
 from .ledger_routes import LEDGER_ROUTES
 from .membership_routes import MEMBER_ACTIONS, MEMBERSHIP_ROUTES
 from .routing import PREFIX, Call, Route
 
-ROUTES: dict[str, Route] = {route.name: route for route in [*MEMBERSHIP_ROUTES, *LEDGER_ROUTES]}
+ROUTES: dict[str, Route] = {route.name: route for route in [*MEMBERSHIP_ROUTES, *LEDGER_ROUTES,
+                                                                  *DASHBOARD_ROUTES]}
 SERVICES = sorted({route.service for route in ROUTES.values()})
 
 __all__ = ["MEMBER_ACTIONS", "PREFIX", "ROUTES", "SERVICES", "Call", "Route"]

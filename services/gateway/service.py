@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from werkzeug.wrappers import Request, Response
 
+from .dashboard import page
 from .providers import GatewayProvider
 from .routes import ROUTES, Route
 from .rpc import ExpiringRpcProxy
@@ -22,6 +23,14 @@ class GatewayService:
     @api("GET", "/api/v1/openapi.json")
     def openapi(self, request: Request) -> Response:
         return self.gateway.openapi(request)
+
+    @api("GET", "/dashboard/")
+    def dashboard(self, request: Request) -> Response:
+        return page("index.html")
+
+    @api("GET", "/dashboard/<path:name>")
+    def dashboard_asset(self, request: Request, name: str) -> Response:
+        return page(name)
 
 
 def _entrypoint(route: Route) -> Callable[..., Response]:
