@@ -143,8 +143,8 @@ def configure_logging(service: str, environ: Mapping[str, str] | None = None,
     handler.setFormatter(TextFormatter(service) if text else JsonFormatter(service))
     handler.addFilter(CorrelationFilter())
     access = logging.getLogger(ACCESS_LOGGER)
-    for old in [f for f in access.filters if isinstance(f, AccessLogAtDebug)]:
-        access.removeFilter(old)
+    for earlier in [f for f in access.filters if isinstance(f, AccessLogAtDebug)]:
+        access.removeFilter(earlier)  # configured again (tests): one filter, not one per call
     access.addFilter(AccessLogAtDebug(access))
     root = logging.getLogger()
     for old in list(root.handlers):
