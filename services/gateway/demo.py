@@ -16,6 +16,7 @@ from services.membership.schemas import local_today
 from shared.config import load_config
 from shared.envelope import derived_id, new_id
 
+from . import demo_health
 from .auth import Principal, sign
 
 CONFIG = Path(__file__).with_name("config.yml")
@@ -106,6 +107,7 @@ def main() -> None:
     client = DemoClient(base, secret)
     try:
         coop, member = load(client)
+        regulated = demo_health.load(client)
     except (OSError, RuntimeError, KeyError, ValueError) as error:
         print(f"[demo] could not load the demo network ({error}); the services keep running", flush=True)
         return
@@ -114,6 +116,9 @@ def main() -> None:
     print(f"""
 [demo] kopnet API: {base}   (OpenAPI: {base}/openapi.json)
 [demo] demo network loaded: 4 cooperatives, members in every state, one RAT
+[demo] and {demo_health.summary(regulated)}
+[demo] the regulator's dashboard (the token stays in the URL's fragment, never sent to a server):
+  http://{address}/dashboard/#token={admin}
 [demo] a network_admin token (12 h; `kopnet token --role ROLE ...` makes others):
 {admin}
 
