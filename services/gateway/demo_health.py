@@ -59,6 +59,7 @@ PROFILES = [
             rat=False, close=False, founded_on=None),
 ]
 MEMBERS = ("Euis Komariah", "Ujang Supriatna")
+BYLAWS = {"pokok_amount": 500_000, "wajib_amount": 50_000, "quorum_percent": 50}
 ALLOCATION = {"reserve": 40, "jasa_modal": 20, "jasa_usaha": 25, "board": 5, "staff": 5, "education": 3,
               "social": 2}
 
@@ -126,14 +127,14 @@ def book_month(client: DemoClient, board: Principal, coop: str, members: list[st
     if day.month % 3 == 0:
         for member in members:
             post_unless_closed(client, board, f"{base}/members/{member}/savings/wajib/deposits",
-                               {"amount": 150_000, "date": day.isoformat()}, f"{key}:wajib:{member}")
+                               {"amount": 3 * BYLAWS["wajib_amount"], "date": day.isoformat()}, f"{key}:wajib:{member}")
 
 
 def load_cooperative(client: DemoClient, profile: Profile, today: date) -> str:
     admin = Principal("network_admin")
     body = {"name": profile.name, "registration_number": profile.number, "kind": profile.kind,
             "regency": profile.regency, "is_pesantren": profile.name.startswith("Kopontren"),
-            "founded_on": founded_on(profile, today)}
+            "founded_on": founded_on(profile, today), "bylaws": BYLAWS}
     coop = client.post(admin, "/cooperatives", body, f"register:{profile.number}")["id"]
     if not profile.sales:
         return coop  # just founded: registered, nothing booked yet
@@ -151,7 +152,7 @@ def load_cooperative(client: DemoClient, profile: Profile, today: date) -> str:
         until(lambda m=member: get(client, board, f"{base}/members/{m}/savings") == 200,
               f"{profile.name}'s savings in the ledger")
         post_unless_closed(client, board, f"{base}/members/{member}/savings/pokok/deposits",
-                           {"amount": 1_000_000, "date": joined.isoformat()},
+                           {"amount": BYLAWS["pokok_amount"], "date": joined.isoformat()},
                            f"health:{profile.number}:pokok:{member}")
     backs = range(17, 13, -1) if profile.asleep else range(11, -1, -1)
     months = [months_back(today, back) for back in backs]
@@ -184,7 +185,8 @@ def close_year(client: DemoClient, board: Principal, base: str, year: int, numbe
 def load(client: DemoClient, today: date | None = None, profiles: list[Profile] | None = None) -> list[str]:
     """Loads the regulator's demo cooperatives (all PROFILES unless told); answers their ids."""
     today = today or local_today()
-    return [load_cooperative(client, profile, today) for profile in (PROFILES if profiles is None else profiles)]
+    chosen = PROFILES if profiles is None else profiles
+    return [load_cooperative(client, profile, today) for profile in chosen]
 
 
 def summary(ids: list[str]) -> str:
