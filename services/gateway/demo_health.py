@@ -38,6 +38,7 @@ class Profile:
     rat: bool = True      # holds last fiscal year's RAT
     close: bool = True    # closes last fiscal year through kopnet
     asleep: bool = False  # nothing booked in the last 12 months
+    sukarela: int = 2_000_000  # each member's voluntary savings at admission (what the cash is owed to)
     founded_on: str | None = "2012-05-02"  # None: founded this January
 
 
@@ -48,9 +49,10 @@ PROFILES = [
     Profile("Koperasi Karyawan Cimahi Mandiri", "3277042013000504", "konsumen", "kota-cimahi", 5_500_000, 70),
     Profile("Koperasi Produsen Tani Makmur", "3205052014000505", "produsen", "kabupaten-garut", 3_000_000, 75,
             close=False),
-    Profile("KSP Dana Mandiri", "3216062015000506", "ksp", "kabupaten-bekasi", 2_000_000, 115),
+    Profile("KSP Dana Mandiri", "3216062015000506", "ksp", "kabupaten-bekasi", 2_000_000, 115,
+            sukarela=15_000_000),
     Profile("Koperasi Nelayan Pangandaran", "3218072016000507", "produsen", "kabupaten-pangandaran",
-            1_200_000, 130, rat=False, close=False),
+            1_200_000, 130, rat=False, close=False, sukarela=6_000_000),
     Profile("Kopontren Nurul Huda", "3206082017000508", "produsen", "kabupaten-tasikmalaya", 1_500_000, 90,
             rat=False, close=False),
     Profile("Koperasi Jasa Citarum", "3215092009000509", "jasa", "kabupaten-karawang", 2_500_000, 80,
@@ -154,6 +156,9 @@ def load_cooperative(client: DemoClient, profile: Profile, today: date) -> str:
         post_unless_closed(client, board, f"{base}/members/{member}/savings/pokok/deposits",
                            {"amount": BYLAWS["pokok_amount"], "date": joined.isoformat()},
                            f"health:{profile.number}:pokok:{member}")
+        post_unless_closed(client, board, f"{base}/members/{member}/savings/sukarela/deposits",
+                           {"amount": profile.sukarela, "date": joined.isoformat()},
+                           f"health:{profile.number}:sukarela:{member}")
     backs = range(17, 13, -1) if profile.asleep else range(11, -1, -1)
     months = [months_back(today, back) for back in backs]
     last_year = today.year - 1

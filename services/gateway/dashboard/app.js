@@ -56,7 +56,7 @@
     for (const [name, value] of Object.entries(attributes || {})) {
       if (value !== undefined && value !== null && value !== false) node.setAttribute(name, value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child !== undefined && child !== null) {
         node.append(child instanceof Node ? child : String(child));
       }
@@ -207,7 +207,7 @@
   }
 
   function renderRegencies(data) {
-    const keys = ["registered", "active", "healthy", "reporting_online"];
+    const keys = ["registered", "active", "healthy"];  // all five are in the table below
     chart("regencies-chart", {type: "bar", data: {
       labels: data.regencies.map((r) => shortRegency(r.regency)),
       datasets: keys.map((key, i) => ({label: LABELS[key], data: data.regencies.map((r) => r[key]),
@@ -215,7 +215,7 @@
     options: {indexAxis: "y", scales: {x: {beginAtZero: true, ticks: {precision: 0}},
                                        y: {ticks: {autoSkip: false, font: {size: 11}}}},
               plugins: {legend: {position: "top"}}}},
-    "Koperasi per kabupaten/kota: terdaftar, aktif, sehat, melapor online");
+    "Koperasi per kabupaten/kota: terdaftar, aktif, sehat");
     chartTable("regencies-table", "per kabupaten/kota",
       ["Kabupaten/kota (regency)", ...["registered", ...FLAGS].map((k) => LABELS[k])],
       data.regencies.map((r) => [regencyName(r.regency), ...["registered", ...FLAGS].map((k) => number.format(r[k]))]),
@@ -227,7 +227,7 @@
     const keys = Object.keys(MONTH_SERIES);
     chart("months-chart", {type: "line", data: {labels: months.map((m) => m.month),
       datasets: keys.map((key, i) => ({label: MONTH_SERIES[key], data: months.map((m) => m[key] || 0),
-                                       borderColor: COLORS[i], backgroundColor: COLORS[i], tension: 0.2}))},
+                                       borderColor: COLORS[i], backgroundColor: COLORS[i]}))},
     options: {scales: {y: {beginAtZero: true, ticks: {precision: 0}}}, plugins: {legend: {position: "bottom"}}}},
     "Tren bulanan selama 12 bulan terakhir");
     chartTable("months-table", "tren 12 bulan", ["Bulan (month)", ...keys.map((k) => MONTH_SERIES[k])],
