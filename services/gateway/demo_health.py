@@ -62,8 +62,6 @@ PROFILES = [
 ]
 MEMBERS = ("Euis Komariah", "Ujang Supriatna")
 BYLAWS = {"pokok_amount": 500_000, "wajib_amount": 50_000, "quorum_percent": 50}
-ALLOCATION = {"reserve": 40, "jasa_modal": 20, "jasa_usaha": 25, "board": 5, "staff": 5, "education": 3,
-              "social": 2}
 
 
 def months_back(today: date, count: int) -> date:
@@ -129,7 +127,8 @@ def book_month(client: DemoClient, board: Principal, coop: str, members: list[st
     if day.month % 3 == 0:
         for member in members:
             post_unless_closed(client, board, f"{base}/members/{member}/savings/wajib/deposits",
-                               {"amount": 3 * BYLAWS["wajib_amount"], "date": day.isoformat()}, f"{key}:wajib:{member}")
+                               {"amount": 3 * BYLAWS["wajib_amount"], "date": day.isoformat()},
+                               f"{key}:wajib:{member}")
 
 
 def load_cooperative(client: DemoClient, profile: Profile, today: date) -> str:
@@ -165,8 +164,9 @@ def load_cooperative(client: DemoClient, profile: Profile, today: date) -> str:
     for day in (d for d in months if d.year <= last_year):
         book_month(client, board, coop, members, profile, day)
     if profile.rat:
-        meeting = {"fiscal_year": last_year, "held_on": min(today, date(today.year, 3, 14)).isoformat(),
-                   "attendees": len(members), "shu_allocation": ALLOCATION}
+        from .demo import annual_meeting  # here: demo.py imports this module at its top
+
+        meeting = annual_meeting(today)  # last fiscal year's, both members attending
         client.post(board, f"{base}/annual-meetings", meeting, f"health:{profile.number}:rat:{last_year}",
                     done_already=True)
     if profile.close:
