@@ -211,7 +211,7 @@
     chart("regencies-chart", {type: "bar", data: {
       labels: data.regencies.map((r) => shortRegency(r.regency)),
       datasets: keys.map((key, i) => ({label: LABELS[key], data: data.regencies.map((r) => r[key]),
-                                       backgroundColor: COLORS[i]}))},
+                                       backgroundColor: COLORS[i], categoryPercentage: 0.9, barPercentage: 1}))},
     options: {indexAxis: "y", scales: {x: {beginAtZero: true, ticks: {precision: 0}},
                                        y: {ticks: {autoSkip: false, font: {size: 11}}}},
               plugins: {legend: {position: "top"}}}},
