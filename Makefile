@@ -37,7 +37,8 @@ lint: venv
 	echo "[lint] mypy (shared services)"; $(VENV)/bin/mypy || rc=$$?; \
 	exit $$rc
 
-# Ops tools from outside PyPI (Debian's prometheus: prometheus + promtool) for tests/ops.
+# Tools from outside PyPI: Debian's prometheus (prometheus + promtool) for tests/ops, and Debian's
+# chromium for the dashboard's browser tests (playwright drives it; it never downloads a browser).
 ops-tools:
 	@$(INFRA) tools
 

@@ -16,7 +16,9 @@ and exits with COMMAND's status.  Setting AMQP_URI skips RabbitMQ; setting
 MONGODB_URI skips the store.  `--observe` also starts Debian's Prometheus on
 127.0.0.1:9090 with deploy/prometheus/prometheus.yml (kopnet's default metrics ports
 and RabbitMQ's rabbitmq_prometheus plugin on 127.0.0.1:15692, which `up` enables).
-`tools` installs the ops tools `make test` needs outside PyPI (Prometheus, promtool).
+`tools` installs the tools `make test` needs outside PyPI: Prometheus and promtool (tests/ops),
+and Chromium (the dashboard's browser tests drive Debian's chromium through playwright; no
+browser is ever downloaded by playwright itself).
 """
 
 from __future__ import annotations
@@ -685,9 +687,18 @@ def stop_prometheus(state: State) -> None:
     state.save()
 
 
+def ensure_chromium_installed() -> None:
+    """Debian's `chromium`, for tests/e2e/test_dashboard_browser.py (playwright's executable_path)."""
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        apt_install("chromium")
+        if not shutil.which("chromium"):
+            raise InfraError("installed Debian's chromium but `chromium` is not on PATH")
+
+
 def cmd_tools() -> None:
     ensure_prometheus_installed()
-    for tool in ("prometheus", "promtool"):
+    ensure_chromium_installed()
+    for tool in ("prometheus", "promtool", shutil.which("chromium") or "chromium-browser"):
         r = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False)
         say(f"{tool}: {(r.stdout or r.stderr).splitlines()[0] if (r.stdout or r.stderr) else '?'}")
 

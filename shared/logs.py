@@ -8,13 +8,18 @@ The correlation id lives in a context variable: `KernelProvider.worker_setup` se
 nameko worker (from the worker context's `correlation_id`, which nameko carries across RPC calls
 in its context data, else the worker's call id); other code can use `correlation_scope`.
 Extra fields given as `log.info("...", extra={"event_id": ...})` become keys of the object.
-`KOPNET_LOG_FORMAT=text` gives one readable line per record instead (for a terminal).
+
+The format follows KOPNET_LOG_FORMAT (`json` or `text`); unset, a terminal gets one readable line
+per record (`make run`: a person reads it) and anything else (a file, a pipe, a container's log
+collector) JSON lines. The wsgi server's access log (one line per HTTP request) is written at
+DEBUG, so that at the default INFO level a terminal shows what happens, not every request.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -55,6 +60,52 @@ class CorrelationFilter(logging.Filter):
         return True
 
 
+class AccessLogAtDebug(logging.Filter):
+    """Lowers eventlet's wsgi access lines (`ip - - [date] "GET / HTTP/1.1" 200 ...`, logged at
+    INFO on the server's logger) to DEBUG, and drops them unless that logger is enabled for DEBUG.
+    Only lines of that shape: the server's tracebacks and other messages keep their level."""
+
+    ACCESS = re.compile(r'^\S+ - - \[[^\]]*\] "[^"]*" \d{3} ')
+
+    def __init__(self, logger: logging.Logger):
+        super().__init__()
+        self.logger = logger
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not self.ACCESS.match(str(record.msg)):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+
+#: the logger nameko's web server hands to eventlet's wsgi server (nameko.web.server)
+ACCESS_LOGGER = "nameko.web.server"
+
+
+class TextFormatter(logging.Formatter):
+    """The standard formatter's line (time, level, service, logger, message, any traceback),
+    ending with the correlation id in brackets when the work in hand has one."""
+
+    def __init__(self, service: str):
+        super().__init__(f"%(asctime)s %(levelname)-7s {service} %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        correlation_id = getattr(record, "correlation_id", None)
+        return f"{line} [{correlation_id}]" if correlation_id else line
+
+
+def chosen_format(environ: Mapping[str, str], stream: IO[str]) -> str:
+    """KOPNET_LOG_FORMAT when it names one; else text for a terminal, JSON for the rest."""
+    wanted = environ.get("KOPNET_LOG_FORMAT", "").strip().lower()
+    if wanted in ("json", "text"):
+        return wanted
+    try:
+        return "text" if stream.isatty() else "json"
+    except (AttributeError, ValueError):  # a closed or unusual stream: the machine format
+        return "json"
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str):
         super().__init__()
@@ -80,19 +131,21 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(service: str, environ: Mapping[str, str] | None = None,
                       stream: IO[str] | None = None) -> logging.Handler:
-    """Sends every log record of this process to `stream` (stderr) as JSON, at the level
-    KOPNET_LOG_LEVEL names (DEBUG, INFO, WARNING, ERROR; default INFO). Replaces the root
-    logger's handlers: a service process has one log format."""
+    """Sends every log record of this process to `stream` (stderr) in the format `chosen_format`
+    picks, at the level KOPNET_LOG_LEVEL names (DEBUG, INFO, WARNING, ERROR; default INFO), with
+    access lines at DEBUG. Replaces the root logger's handlers: a service process has one format."""
     environ = os.environ if environ is None else environ
     wanted = environ.get("KOPNET_LOG_LEVEL", "INFO").strip().upper() or "INFO"
     level = logging.getLevelName(wanted)
-    handler = logging.StreamHandler(stream or sys.stderr)
-    if environ.get("KOPNET_LOG_FORMAT", "json").strip().lower() == "text":
-        handler.setFormatter(logging.Formatter(
-            f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s [%(correlation_id)s]"))
-    else:
-        handler.setFormatter(JsonFormatter(service))
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
+    text = chosen_format(environ, stream) == "text"
+    handler.setFormatter(TextFormatter(service) if text else JsonFormatter(service))
     handler.addFilter(CorrelationFilter())
+    access = logging.getLogger(ACCESS_LOGGER)
+    for earlier in [f for f in access.filters if isinstance(f, AccessLogAtDebug)]:
+        access.removeFilter(earlier)  # configured again (tests): one filter, not one per call
+    access.addFilter(AccessLogAtDebug(access))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

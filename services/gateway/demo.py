@@ -18,6 +18,7 @@ from services.membership.schemas import local_today
 from shared.config import load_config
 from shared.envelope import derived_id, new_id
 
+from . import demo_health
 from .auth import Principal, sign
 from .demo_networking import load_networking
 
@@ -93,9 +94,10 @@ def load(client: DemoClient) -> tuple[str, str]:
                     "phone": f"0812{index + 1:02d}{number:06d}", "joined_on": f"2023-0{number}-15"}
             step = f"{cooperative_id}:member:{number}"
             member = client.post(board, f"/cooperatives/{cooperative_id}/members", body, step)["id"]
-            for action in actions:
-                client.post(board, f"/cooperatives/{cooperative_id}/members/{member}/{action}", {},
-                            f"{step}:{action}")
+            for action in actions:  # admitted when they joined: the RAT's quorum counts them then
+                dated = {"date": body["joined_on"]} if action == "admit" else {}
+                client.post(board, f"/cooperatives/{cooperative_id}/members/{member}/{action}", dated,
+                            f"{step}:{action}:{dated.get('date', '')}")
             members.append(member)
     board, rat = Principal("coop_admin", cooperative_id=ids[0]), annual_meeting(local_today())
     client.post(board, f"/cooperatives/{ids[0]}/annual-meetings", rat,
@@ -146,6 +148,7 @@ def main() -> None:
     client = DemoClient(base, secret)
     try:
         coop, member = load(client)
+        regulated = demo_health.load(client)
     except (OSError, RuntimeError, KeyError, ValueError) as error:
         print(f"[demo] could not load the demo network ({error}); the services keep running", flush=True)
         return
@@ -153,7 +156,11 @@ def main() -> None:
     board = client.token(Principal("coop_admin", cooperative_id=coop))
     print(f"""
 [demo] kopnet API: {base}   (OpenAPI: {base}/openapi.json)
-[demo] demo network loaded: 4 cooperatives, members in every state, one RAT, 2 partners, 3 contracts
+[demo] demo network loaded: 4 cooperatives, members in every state, one RAT, 2 partners, 3 contracts,
+[demo] a catalog with orders and a partnership
+[demo] and {demo_health.summary(regulated)}
+[demo] the regulator's dashboard (the token stays in the URL's fragment, never sent to a server):
+  http://{address}/dashboard/#token={admin}
 [demo] a network_admin token (12 h; `kopnet token --role ROLE ...` makes others):
 {admin}
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from werkzeug.wrappers import Request, Response
 
+from .dashboard import page
 from .feed_routes import PartnerRegistration
 from .providers import GatewayProvider
 from .routes import ROUTES, Route
@@ -31,6 +32,14 @@ class GatewayService:
     @api("GET", "/api/v1/openapi.json")
     def openapi(self, request: Request) -> Response:
         return self.gateway.openapi(request)
+
+    @api("GET", "/dashboard/")
+    def dashboard(self, request: Request) -> Response:
+        return page("index.html")
+
+    @api("GET", "/dashboard/<path:name>")
+    def dashboard_asset(self, request: Request, name: str) -> Response:
+        return page(name)
 
 
 def _entrypoint(route: Route) -> Callable[..., Response]:

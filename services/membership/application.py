@@ -14,22 +14,14 @@ from typing import Any, TypeVar
 from shared.aggregate import Aggregate, DomainError, not_found
 from shared.application import CommandContext, Outcome
 from shared.audit import Actor, actor_from_wire, audited
-from shared.consumer import Subscription
-from shared.envelope import Envelope, derived_id, utc_now
+from shared.envelope import derived_id, utc_now
 from shared.eventstore import StoreUnavailable
 from shared.kernel import Kernel
 from shared.projection import read_model
 from shared.validation import validated
 
-from .domain import (
-    ACTIVITY_EVENTS,
-    REPORTING_EVENTS,
-    Cooperative,
-    Member,
-    NikClaim,
-    counts_as_activity,
-    health,
-)
+from .domain import Cooperative, Member, NikClaim
+from .health_application import HealthQueries
 from .projections import DIRECTORY, MEMBER_LIST, admitted_on, member_view, page, profile
 from .schemas import (
     AnnualMeetingSchema,
@@ -56,6 +48,7 @@ class Membership:
         self.kernel = kernel
         self.app = kernel.application
         self.today = today
+        self.health = HealthQueries(kernel, today)
 
     # -- cooperatives -------------------------------------------------------------------------
     def register_cooperative(self, data: dict, context: dict | None) -> dict:
@@ -65,13 +58,12 @@ class Membership:
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.register(
             **fields, today=self.today(), now=utc_now()), CommandContext.from_wire(context),
             actor_from_wire(context))
-        return profile(outcome.aggregate.snapshot_state(), self.today())
+        return self._profile(outcome.aggregate.snapshot_state())
 
     def dissolve_cooperative(self, cooperative_id: str, context: dict | None) -> dict:
-        today = self.today()
         outcome = self._run(Cooperative, cooperative_id, lambda cooperative: cooperative.dissolve(
-            today.isoformat()), CommandContext.from_wire(context), actor_from_wire(context))
-        return profile(outcome.aggregate.snapshot_state(), today)
+            self.today().isoformat()), CommandContext.from_wire(context), actor_from_wire(context))
+        return self._profile(outcome.aggregate.snapshot_state())
 
     def get_cooperative(self, cooperative_id: str) -> dict:
         doc = self._directory().find_one({"_id": cooperative_id})
@@ -82,7 +74,7 @@ class Membership:
             if not cooperative.exists:
                 raise not_found("cooperative", cooperative_id)
             doc = cooperative.snapshot_state()
-        return profile(doc, self.today())
+        return self._profile(doc)
 
     def list_cooperatives(self, filters: dict | None, limit: int | None, cursor: str | None) -> dict:
         # An absent filter may arrive as None (e.g. an unset query parameter): not a filter.
@@ -92,29 +84,18 @@ class Membership:
         query: dict[str, Any] = {key: wanted[key] for key in ("regency", "kind", "status") if key in wanted}
         if "ids" in wanted:
             query["_id"] = {"$in": wanted["ids"]}
-        today = self.today()
 
         def keep(doc: dict) -> bool:  # healthy depends on today, so it is filtered here
-            return "healthy" not in wanted or health(doc, today)["healthy"] == wanted["healthy"]
+            return "healthy" not in wanted or self._flags(doc)["healthy"] == wanted["healthy"]
 
         docs, after = page(self._directory(), query, paging["limit"], paging["cursor"], keep)
-        return {"items": [profile(doc, today) for doc in docs], "next": after}
+        return {"items": [self._profile(doc) for doc in docs], "next": after}
 
     def cooperative_bylaws(self, cooperative_id: str) -> dict:
         return dict(self._existing_cooperative(cooperative_id).bylaws)
 
     def network_health(self, today: str | None = None) -> dict:
-        day = self._day(today, "today")
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        # Dissolved cooperatives are no longer part of the network the regulator watches.
-        for doc in self._directory().find({"status": "active"}):
-            row = rows.setdefault((doc["regency"], doc["kind"]), {
-                "regency": doc["regency"], "kind": doc["kind"], "registered": 0, "active": 0,
-                "rat_compliant": 0, "reporting_online": 0, "healthy": 0})
-            row["registered"] += 1
-            for flag, value in health(doc, day).items():
-                row[flag] += value
-        return {"items": [rows[key] for key in sorted(rows)]}
+        return self.health.network_health(self._day(today, "today"))
 
     # -- members ------------------------------------------------------------------------------
     def apply_member(self, cooperative_id: str, data: dict, context: dict | None) -> dict:
@@ -268,27 +249,6 @@ class Membership:
             {"cooperative_id": cooperative_id})
         return sum(admitted_on(doc, held_on) for doc in docs)
 
-    # -- health inputs from other services' events (a policy) ---------------------------------
-    def record_health_input(self, event: Envelope, context: CommandContext) -> None:
-        """Activity and reporting dates, recorded once per event and only when later."""
-        if event.event_type in REPORTING_EVENTS:
-            record = Cooperative.record_online_report
-        elif counts_as_activity(event.event_type, event.payload):
-            record = Cooperative.record_activity
-        else:
-            return
-        if not event.cooperative_id:
-            return
-        day = _event_date(event)
-        try:
-            self.app.execute(Cooperative, event.cooperative_id,
-                             lambda cooperative: record(cooperative, day, event.event_id, event.event_type),
-                             context)
-        except DomainError as error:
-            if error.code != "not_found":
-                raise
-            log.info("ignored %s for unknown cooperative %s", event.event_type, event.cooperative_id)
-
     # -- helpers ------------------------------------------------------------------------------
     def _run(self, cls: type[A], stream_id: str, command: Callable[[A], Any],
              context: CommandContext, actor: Actor | None = None) -> Outcome:
@@ -298,6 +258,12 @@ class Membership:
             # The command id was first used for a different request: never answer for that one.
             raise DomainError("conflict", "this command id was already used for another request")
         return outcome
+
+    def _flags(self, state: dict) -> dict[str, bool]:
+        return self.health.flags_of(state["id"], state["status"])
+
+    def _profile(self, state: dict) -> dict:
+        return profile(state, self._flags(state))
 
     def _directory(self):
         return read_model(self.kernel.database, DIRECTORY, "cooperatives")
@@ -332,22 +298,3 @@ class Membership:
         except (TypeError, ValueError):
             raise DomainError("validation_error", f"{name} is not a date",
                               {name: ["Not a valid date."]}) from None
-
-
-def _event_date(event: Envelope) -> str:
-    """payload["date"] when it is a date (or an instant), else the day the event occurred."""
-    text = event.payload.get("date")
-    if isinstance(text, str):
-        try:
-            return date.fromisoformat(text[:10]).isoformat()
-        except ValueError:
-            pass
-    return event.occurred_at[:10]
-
-
-def health_inputs_policy(kernel: Kernel) -> Subscription:
-    # Every ledger posting comes through here and nearly all change nothing (a date already
-    # recorded): no processed marks, the command ids derived from the events keep it once.
-    return Subscription("health-inputs", sorted(ACTIVITY_EVENTS | REPORTING_EVENTS),
-                        Membership(kernel).record_health_input, remember=False)
-

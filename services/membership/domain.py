@@ -1,4 +1,4 @@
-"""Membership: cooperatives, their members, NIK claims and the health inputs.
+"""Membership: cooperatives, their members and NIK claims (health: health*.py).
 
 Pure: standard library and shared.aggregate only. Dates travel as ISO strings
 (`YYYY-MM-DD`) so that state and events stay plain JSON; commands take `today`/`now`
@@ -32,12 +32,6 @@ SHU_POOLS = ("reserve", "jasa_modal", "jasa_usaha", "board", "staff", "education
 # exactly the law's "more than half" (10 admitted: 6 needed; 1000 admitted: 501 needed), which
 # no "at least N percent" reading of 51 gives. Range 1..99 (100 could never be exceeded).
 DEFAULT_BYLAWS = {"pokok_amount": 100_000, "wajib_amount": 25_000, "quorum_percent": 50}
-
-# Events of other services that prove business activity or online reporting. A ledger
-# posting counts only when the ledger marks it as business (not e.g. an opening balance).
-ACTIVITY_EVENTS = frozenset({"ledger.JournalEntryPosted", "networking.OrderSettled",
-                             "financing.ContractDisbursed", "financing.InstalmentPaid"})
-REPORTING_EVENTS = frozenset({"ledger.FiscalYearClosed", "ledger.ReportPublished"})
 
 # A NIK claim whose member stream never appeared is abandoned after this long: the request
 # that made it crashed between its two steps (see Membership.apply_member in application.py).
@@ -92,35 +86,6 @@ def invalid(field: str, message: str) -> DomainError:
 
 def quorum_reached(attendees: int, admitted: int, quorum_percent: int) -> bool:
     return attendees * 100 > admitted * quorum_percent
-
-
-def counts_as_activity(event_type: str, payload: Mapping[str, Any]) -> bool:
-    if event_type == "ledger.JournalEntryPosted":
-        return payload.get("business_activity") is True
-    return event_type in ACTIVITY_EVENTS
-
-
-def health(state: Mapping[str, Any], today: date) -> dict[str, bool]:
-    """The regulator's flags, relative to `today` (they age, so they are never stored).
-
-    Works on a Cooperative's state or its directory document (same field names). A
-    dissolved cooperative is none of these things any more.
-    """
-    if state.get("status") != "active":
-        return {"active": False, "rat_compliant": False, "reporting_online": False, "healthy": False}
-    last = state.get("last_activity_on")
-    active = last is not None and date.fromisoformat(last) > _one_year_before(today)
-    rat_compliant = today.year - 1 in state.get("rat_fiscal_years", [])
-    return {"active": active, "rat_compliant": rat_compliant,
-            "reporting_online": state.get("last_report_on") is not None,
-            "healthy": active and rat_compliant}
-
-
-def _one_year_before(day: date) -> date:
-    try:
-        return day.replace(year=day.year - 1)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - 1, day=28)
 
 
 class Cooperative(Aggregate):
@@ -185,19 +150,6 @@ class Cooperative(Aggregate):
                      held_on=held_on, attendees=attendees, admitted_members=admitted_members,
                      quorum_percent=quorum, shu_allocation=allocation)
 
-    def record_activity(self, on: str, source_event_id: str, source_event_type: str) -> None:
-        """Records only a later date than the last one: health needs the latest, not every posting."""
-        self._require_exists()
-        if self.last_activity_on is None or on > self.last_activity_on:
-            self.trigger("BusinessActivityRecorded", cooperative_id=self.id, on=on,
-                         source_event_id=source_event_id, source_event_type=source_event_type)
-
-    def record_online_report(self, on: str, source_event_id: str, source_event_type: str) -> None:
-        self._require_exists()
-        if self.last_report_on is None or on > self.last_report_on:
-            self.trigger("OnlineReportRecorded", cooperative_id=self.id, on=on,
-                         source_event_id=source_event_id, source_event_type=source_event_type)
-
     def _require_exists(self) -> None:
         if not self.exists:
             raise DomainError("not_found", f"cooperative {self.id} does not exist")
@@ -217,6 +169,8 @@ class Cooperative(Aggregate):
     def apply_AnnualMeetingHeld(self, data: dict) -> None:
         self.rat_fiscal_years = sorted({*self.rat_fiscal_years, data["fiscal_year"]})
 
+    # Health inputs of the first version (kept for stores that hold them); health_record.py
+    # records them now, on a HealthRecord of their own.
     def apply_BusinessActivityRecorded(self, data: dict) -> None:
         self.last_activity_on = data["on"]
 

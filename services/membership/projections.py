@@ -1,11 +1,10 @@
 """Read models: the cooperative directory (with the health inputs and the admitted count)
-and the member list. Health flags age with the calendar, so they are computed when read."""
+and the member list. Health has a projection of its own (health_view.py)."""
 from __future__ import annotations
 
 import base64
 import binascii
 from collections.abc import Callable, Iterator
-from datetime import date
 from typing import Any
 
 from pymongo.collection import Collection
@@ -13,8 +12,6 @@ from pymongo.collection import Collection
 from shared.aggregate import DomainError
 from shared.envelope import Envelope
 from shared.projection import Projection, View
-
-from .domain import health
 
 DIRECTORY = "cooperative_directory"
 MEMBER_LIST = "member_list"
@@ -104,10 +101,11 @@ class MemberList(Projection):
 
 
 # -- reading -------------------------------------------------------------------------------------
-def profile(state: dict[str, Any], today: date) -> dict[str, Any]:
-    """The public cooperative profile, from a directory document or a Cooperative's state."""
+def profile(state: dict[str, Any], flags: dict[str, bool]) -> dict[str, Any]:
+    """The public cooperative profile, from a directory document or a Cooperative's state, with
+    its health flags (health.py, computed by the caller from the health projection)."""
     return {"id": state["id"], **{key: state[key] for key in _PROFILE_FIELDS}, "status": state["status"],
-            "health": health(state, today)}
+            "health": flags}
 
 
 def member_view(doc: dict[str, Any]) -> dict[str, Any]:

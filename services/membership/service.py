@@ -1,21 +1,29 @@
 """The membership nameko service: thin RPC entrypoints over the use cases in application.py."""
 from __future__ import annotations
 
+from nameko.dependency_providers import Config
+
 from shared.kernel import ServiceDefinition
 from shared.providers import KernelProvider, rpc
 
-from .application import Membership, health_inputs_policy
+from . import health_schemas  # noqa: F401 - registers the HealthRecord's events
+from .application import Membership
+from .domain import REGENCIES
+from .health_application import HealthQueries, health_record_policy
+from .health_view import CooperativeHealthView
 from .projections import CooperativeDirectory, MemberList
 from .schemas import registry
 
 definition = ServiceDefinition("membership", registry,
-                               projections=[CooperativeDirectory(), MemberList()],
-                               policies=[health_inputs_policy])
+                               projections=[CooperativeDirectory(), MemberList(), CooperativeHealthView()],
+                               policies=[health_record_policy])
+DEFAULT_REPORTING_TARGET = 60  # percent of registered cooperatives reporting online
 
 
 class MembershipService:
     name = "membership"
     kernel = KernelProvider(definition)
+    config = Config()
 
     @property
     def membership(self) -> Membership:
@@ -64,6 +72,15 @@ class MembershipService:
     @rpc
     def network_health(self, today=None):
         return self.membership.network_health(today)
+
+    @rpc
+    def cooperative_health(self, cooperative_id):
+        return HealthQueries(self.kernel).cooperative_health(cooperative_id)
+
+    @rpc
+    def network_dashboard(self):
+        target = (self.config.get("HEALTH") or {}).get("REPORTING_TARGET_PERCENT", DEFAULT_REPORTING_TARGET)
+        return HealthQueries(self.kernel).network_dashboard(REGENCIES, int(target))
 
     @rpc
     def member_status(self, cooperative_id, member_id):

@@ -1,4 +1,4 @@
-"""A poisoned message on a real service's queue (membership's `health-inputs` subscription, which
+"""A poisoned message on a real service's queue (membership's `health-record` subscription, which
 takes the ledger's events): parked in `<queue>.parked`, and the queue goes on to apply the next
 event. The kernel's own retry-then-park sequence with backoff is in
 tests/integration/test_consumer.py; here each poisoned message fails for good at once (unreadable),
@@ -16,7 +16,7 @@ from shared.consumer import ATTEMPTS_HEADER, parked_messages
 from shared.envelope import Envelope, new_id, utc_now
 from tests.conftest import wait_for
 
-QUEUE = "membership.health-inputs"
+QUEUE = "membership.health-record"
 
 
 def event(cooperative_id: str, occurred_at: str | None = None, **payload) -> Envelope:
@@ -39,12 +39,14 @@ def test_poisoned_events_are_parked_and_a_later_event_is_still_applied(stack, wo
     cooperative = world.register()["id"]  # no activity recorded yet: the valid event records one
     unreadable = b'{"event_id": "poison-1", "this is": "no envelope"'
     no_envelope = json.dumps({"event_id": "poison-2", "payload": {}}).encode()
-    # a readable event whose handler fails every time (its day is not a date), on its last try
+    # a readable event whose handler fails every time (a posting without lines), on its last try
     failing = event(cooperative, occurred_at="not-a-date", business_activity=True)
     publish(amqp_uri, unreadable)
     publish(amqp_uri, no_envelope)
     publish(amqp_uri, failing.to_json(), {ATTEMPTS_HEADER: 4})
-    valid = event(cooperative, business_activity=True, date=utc_now()[:10])
+    valid = event(cooperative, business_activity=True, date=utc_now()[:10], entry_id=new_id(), kind="manual",
+                  lines=[{"account": "1101", "debit": 1_000, "credit": 0},
+                         {"account": "4101", "debit": 0, "credit": 1_000}])
     publish(amqp_uri, valid.to_json())
 
     commits = stack.database("membership")["commits"]

@@ -25,7 +25,6 @@ import pytest
 
 from services.ledger.application import local_today
 from services.ledger.policies import MEMBERSHIP_EVENTS
-from services.membership.domain import ACTIVITY_EVENTS, REPORTING_EVENTS, counts_as_activity
 from services.membership.projections import DIRECTORY, MEMBER_LIST
 from shared.checkpoints import Checkpoints
 from shared.envelope import derived_id
@@ -321,23 +320,16 @@ class Verifier:
         if books != registered:
             found.append(f"books: {sum(books.values())} opened for {sum(registered.values())} registrations")
         # and the other way: membership's health policy (no processed marks: idempotent by its
-        # command ids) recorded each cooperative's latest activity and report date, each date once
-        for name, wanted_types, counts in (
-                ("BusinessActivityRecorded", ACTIVITY_EVENTS, counts_as_activity),
-                ("OnlineReportRecorded", REPORTING_EVENTS, lambda _type, _payload: True)):
-            latest: dict[str, str] = {}
-            for commit, event in of_type(l_events, *wanted_types):
-                if counts(event["event_type"], event["payload"]) and commit["cooperative_id"]:
-                    day = _event_day(event)
-                    latest[commit["cooperative_id"]] = max(day, latest.get(commit["cooperative_id"], day))
-            recorded: dict[str, list[str]] = {}
-            for commit, event in of_type(m_events, f"membership.{name}"):
-                recorded.setdefault(commit["stream_id"], []).append(event["payload"]["on"])
-            for coop, days in recorded.items():
-                if days != sorted(set(days)):
-                    found.append(f"{name} of {coop} not once per later date: {days}")
-            if {coop: days[-1] for coop, days in recorded.items()} != latest:
-                found.append(f"{name}: recorded {len(recorded)} cooperatives' dates, expected {latest}")
+        # command ids) recorded each ledger posting on the cooperative's HealthRecord exactly once
+        posted = Counter((commit["cooperative_id"], event["payload"]["entry_id"])
+                         for commit, event in of_type(l_events, "ledger.JournalEntryPosted")
+                         if commit["cooperative_id"])
+        recorded = Counter((commit["stream_id"], event["payload"]["entry_id"])
+                           for commit, event in of_type(m_events, "membership.HealthPostingRecorded"))
+        if recorded != posted:
+            twice = [key for key, n in recorded.items() if n > 1][:3]
+            found.append(f"health postings: {sum(recorded.values())} recorded for {sum(posted.values())} "
+                         f"ledger postings; twice {twice}, missing {len(set(posted) - set(recorded))}")
         return found
 
     def _ledger_read_models(self, ledger, l_events) -> list[str]:
@@ -395,14 +387,6 @@ class Verifier:
         self.summary["savings_checked"] = len(self.workload.balance)
         self.summary["trial_balances_checked"] = len(cooperatives)
         return found
-
-
-def _event_day(event: dict) -> str:
-    """The day membership's health policy records for a ledger event (see its _event_date)."""
-    text = event["payload"].get("date")
-    if isinstance(text, str) and len(text) >= 10 and text[4] == "-":
-        return text[:10]
-    return event["occurred_at"][:10]
 
 
 def of_type(events: list[tuple[dict, dict]], *types: str) -> list[tuple[dict, dict]]:

@@ -15,7 +15,7 @@ import pytest
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from services.membership.domain import Cooperative
+from services.membership.health_record import HealthRecord
 from services.membership.schemas import local_today
 from services.membership.service import MembershipService, definition
 from shared.aggregate import DomainError
@@ -386,6 +386,16 @@ def handled(service, outcome: str) -> float:
     )._value.get()
 
 
+def sale(cooperative_id: str, entry_id: str, day: str, kind: str = "manual", reverses=None) -> dict:
+    lines = [{"account": "1101", "debit": 1000, "credit": 0, "member_id": None},
+             {"account": "4101", "debit": 0, "credit": 1000, "member_id": None}]
+    if reverses:
+        lines = [{**x, "debit": x["credit"], "credit": x["debit"]} for x in lines]
+    return {"cooperative_id": cooperative_id, "entry_id": entry_id, "date": day, "memo": "", "kind": kind,
+            "lines": lines, "business_activity": kind == "manual", "member_business": [], "source": None,
+            "reverses": reverses}
+
+
 def test_activity_and_a_rat_make_a_cooperative_healthy_in_its_profile_and_the_network_view(service):
     rpc, config = service.rpc, service.config
     cooperative = register(rpc, regency="kota-banjar", kind="jasa")
@@ -402,25 +412,31 @@ def test_activity_and_a_rat_make_a_cooperative_healthy_in_its_profile_and_the_ne
         {},
     )
     wait_for(lambda: rpc.get_cooperative(cooperative["id"])["health"]["rat_compliant"], what="RAT projected")
-    publish(config, "ledger.JournalEntryPosted", cooperative["id"], {"business_activity": False})
-    publish(config, "ledger.JournalEntryPosted", "unknown-cooperative", {"business_activity": True})
-    sale = publish(config, "networking.OrderSettled", cooperative["id"], {"date": TODAY.isoformat()})
+    day = TODAY.isoformat()
+    publish(config, "ledger.JournalEntryPosted", "unknown-cooperative", sale("unknown-cooperative", "u1", day))
+    # an entry and its reversal: no activity
+    publish(config, "ledger.JournalEntryPosted", idle["id"], sale(idle["id"], "i1", day))
+    publish(config, "ledger.JournalEntryPosted", idle["id"], sale(idle["id"], "i2", day, "reversal", "i1"))
+    posted = publish(config, "ledger.JournalEntryPosted", cooperative["id"], sale(cooperative["id"], "e1", day))
     publish(config, "ledger.FiscalYearClosed", cooperative["id"], {"fiscal_year": TODAY.year - 1})
 
     def health():
         return rpc.get_cooperative(cooperative["id"])["health"]
 
     wait_for(lambda: health()["healthy"] and health()["reporting_online"], what="healthy and reporting")
+    wait_for(lambda: rpc.cooperative_health(idle["id"])["score"]["inputs"]["last_12_months"]["income"] == 0
+             and "i1" not in str(rpc.cooperative_health(idle["id"])["evidence"]), what="reversal projected")
     assert handled(service, "parked") == 0
-    stream = service.kernel.store.read_stream(Cooperative.stream_type, cooperative["id"])
+    stream = service.kernel.store.read_stream(HealthRecord.stream_type, cooperative["id"])
     before = handled(service, "duplicate") + handled(service, "applied")
-    resend(config, sale)  # redelivered: stored once
-    publish(config, "financing.InstalmentPaid", cooperative["id"], {"date": TODAY.isoformat()})  # same day
-    wait_for(
-        lambda: handled(service, "duplicate") + handled(service, "applied") >= before + 2, what="handled"
-    )
-    assert service.kernel.store.read_stream(Cooperative.stream_type, cooperative["id"]) == stream
-    assert [e.event_type for e in stream].count("membership.BusinessActivityRecorded") == 1
+    resend(config, posted)  # redelivered: stored once
+    wait_for(lambda: handled(service, "duplicate") + handled(service, "applied") >= before + 1, what="handled")
+    assert service.kernel.store.read_stream(HealthRecord.stream_type, cooperative["id"]) == stream
+    detail = rpc.cooperative_health(cooperative["id"])
+    assert detail["evidence"]["active"]["entry_id"] == "e1"
+    assert detail["evidence"]["rat_compliant"]["last_rat"]["fiscal_year"] == TODAY.year - 1
+    assert detail["score"]["category"] in ("sehat", "cukup sehat", "dalam pengawasan", "dalam pengawasan khusus")
+    assert rpc.cooperative_health(idle["id"])["flags"]["active"] is False
 
     healthy = rpc.list_cooperatives({"regency": "kota-banjar", "healthy": True}, 10, None)["items"]
     assert [p["id"] for p in healthy] == [cooperative["id"]]
@@ -441,4 +457,3 @@ def test_activity_and_a_rat_make_a_cooperative_healthy_in_its_profile_and_the_ne
     next_year = date(TODAY.year + 1, 12, 31).isoformat()  # RAT not held for this year, activity too old
     [later] = [r for r in rpc.network_health(next_year)["items"] if r["regency"] == "kota-banjar"]
     assert (later["active"], later["rat_compliant"], later["healthy"]) == (0, 0, 0)
-    assert idle["id"] != cooperative["id"]

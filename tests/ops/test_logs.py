@@ -1,4 +1,5 @@
-"""shared/logs.py: JSON log lines with the correlation id, level from KOPNET_LOG_LEVEL; the
+"""shared/logs.py: JSON log lines with the correlation id, level from KOPNET_LOG_LEVEL; readable
+lines on a terminal (or KOPNET_LOG_FORMAT); the access log of a real wsgi server at DEBUG; the
 correlation id follows a nameko worker (KernelProvider), including across an RPC call."""
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import logging
 from collections.abc import Iterator
 
 import eventlet
+import eventlet.wsgi
 import pytest
+import requests
 from nameko.containers import ServiceContainer
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.config import load_config
 from shared.kernel import ServiceDefinition
-from shared.logs import CORRELATION_ID, CorrelationFilter, configure_logging, correlation_scope
+from shared.logs import ACCESS_LOGGER, CORRELATION_ID, CorrelationFilter, configure_logging, correlation_scope
 from shared.providers import KernelProvider
 from tests.support.bankservice.schemas import registry
 
@@ -59,12 +62,64 @@ def test_debug_level_text_format_and_a_wrong_level(restore_root_logging):
     configure_logging("ledger", {"KOPNET_LOG_LEVEL": "DEBUG", "KOPNET_LOG_FORMAT": "text"}, out)
     with correlation_scope("c-9"):
         log.debug("posted")
-    assert " DEBUG ledger kopnet.test.logs: posted [c-9]" in out.getvalue()
+    assert " DEBUG   ledger kopnet.test.logs: posted [c-9]" in out.getvalue()
     out = io.StringIO()
     configure_logging("ledger", {"KOPNET_LOG_LEVEL": "LOUD"}, out)
     log.debug("hidden")
     (warning,) = lines(out)
     assert logging.getLogger().level == logging.INFO and "LOUD" in warning["message"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_readable_lines_and_anything_else_json_unless_the_environment_says(
+        restore_root_logging):
+    cases = [(Terminal, {}, "text"), (io.StringIO, {}, "json"),
+             (Terminal, {"KOPNET_LOG_FORMAT": "json"}, "json"),
+             (io.StringIO, {"KOPNET_LOG_FORMAT": "TEXT"}, "text")]
+    for kind, environ, expected in cases:
+        out = kind()
+        configure_logging("gateway", environ, out)
+        log.info("ready on %s", "127.0.0.1:8000")
+        line = out.getvalue().rstrip("\n")
+        if expected == "json":
+            assert json.loads(line)["message"] == "ready on 127.0.0.1:8000", (kind, environ)
+        else:
+            assert line.endswith(" INFO    gateway kopnet.test.logs: ready on 127.0.0.1:8000"), line
+            assert "[" not in line  # no correlation id in hand: none shown (not "[None]")
+
+
+def serve_one_request(environ: dict[str, str]) -> str:
+    """A real eventlet wsgi server with the logger nameko's web server gives it; one request."""
+    out = io.StringIO()
+    configure_logging("gateway", {"KOPNET_LOG_FORMAT": "text", **environ}, out)
+    listener = eventlet.listen(("127.0.0.1", 0))
+
+    def app(environ, start_response):
+        logging.getLogger("services.gateway.web").info("handled %s", environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = eventlet.spawn(eventlet.wsgi.server, listener, app, log=logging.getLogger(ACCESS_LOGGER))
+    try:
+        answer = requests.get(f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1/cooperatives", timeout=10)
+        assert answer.text == "ok"
+    finally:
+        server.kill()
+        listener.close()
+    return out.getvalue()
+
+
+def test_the_access_log_of_every_request_is_at_debug(restore_root_logging):
+    at_info = serve_one_request({})
+    assert "handled /api/v1/cooperatives" in at_info
+    assert "GET /api/v1/cooperatives" not in at_info  # the request line is only written at DEBUG
+    at_debug = serve_one_request({"KOPNET_LOG_LEVEL": "DEBUG"})
+    (access,) = [line for line in at_debug.splitlines() if f" {ACCESS_LOGGER}: 127.0.0.1 - - [" in line]
+    assert " DEBUG   gateway " in access and '"GET /api/v1/cooperatives HTTP/1.1" 200 ' in access
 
 
 class Worker:

@@ -37,6 +37,8 @@ MATRIX = {
     **{action: {"coop_admin_a"} for action in ACTIONS},
     "record_annual_meeting": {"coop_admin_a"},
     "network_health": {"network_admin"},
+    "cooperative_health": {"network_admin", "coop_admin_a"},
+    "network_dashboard": {"network_admin"},
 }
 
 

@@ -20,6 +20,9 @@ def test_every_route_has_its_entrypoint_and_no_entrypoint_is_undocumented():
     assert service_class is GatewayService
     served = entrypoints()
     assert served.pop("openapi") == ("GET", OPENAPI_PATH)
+    # the dashboard page and its static files (not JSON, not in the API's table)
+    assert served.pop("dashboard") == ("GET", "/dashboard/")
+    assert served.pop("dashboard_asset") == ("GET", "/dashboard/<path:name>")
     assert served == {route.name: (route.method, route.url) for route in ROUTES.values()}
 
 

@@ -13,8 +13,6 @@ from services.membership.domain import (
     Cooperative,
     Member,
     NikClaim,
-    counts_as_activity,
-    health,
     quorum_reached,
 )
 from services.membership.schemas import (
@@ -334,46 +332,7 @@ def test_bylaws_can_raise_the_quorum():
     hold(cooperative, attendees=8)
 
 
-# -- health ---------------------------------------------------------------------------------------
-def test_activity_and_reports_are_recorded_only_when_later():
-    cooperative = given(Cooperative, "c1", REGISTERED)
-    cooperative.record_activity("2026-05-01", "e1", "networking.OrderSettled")
-    cooperative.record_activity("2026-05-01", "e2", "networking.OrderSettled")
-    cooperative.record_activity("2026-04-01", "e3", "networking.OrderSettled")
-    cooperative.record_online_report("2026-01-31", "e4", "ledger.FiscalYearClosed")
-    assert [(n, d["on"]) for n, d in emitted(cooperative)] == [
-        ("BusinessActivityRecorded", "2026-05-01"),
-        ("OnlineReportRecorded", "2026-01-31"),
-    ]
-    refused("not_found", lambda: Cooperative("c2").record_activity("2026-05-01", "e", "x"))
-
-
-def test_which_events_count_as_activity():
-    assert counts_as_activity("ledger.JournalEntryPosted", {"business_activity": True})
-    assert not counts_as_activity("ledger.JournalEntryPosted", {"business_activity": False})
-    assert not counts_as_activity("ledger.JournalEntryPosted", {})
-    assert counts_as_activity("financing.InstalmentPaid", {})
-    assert not counts_as_activity("ledger.FiscalYearClosed", {})
-
-
-def test_health_flags_are_relative_to_today():
-    state = {
-        "status": "active",
-        "last_activity_on": "2025-06-16",
-        "rat_fiscal_years": [2025],
-        "last_report_on": None,
-    }
-    assert health(state, TODAY) == {
-        "active": True,
-        "rat_compliant": True,
-        "reporting_online": False,
-        "healthy": True,
-    }
-    assert health(state, date(2026, 6, 16))["active"] is False  # twelve months have passed
-    assert health(state, date(2027, 1, 1))["rat_compliant"] is False  # 2026 is now the last closed year
-    assert health({**state, "last_report_on": "2026-01-01"}, TODAY)["reporting_online"] is True
-    assert health({**state, "status": "dissolved"}, TODAY)["healthy"] is False
-    assert health({**state, "last_activity_on": None}, date(2028, 2, 29))["active"] is False
+# (health: tests/unit/test_health_flags.py, test_health_record.py, test_health_score.py)
 
 
 # -- edge schemas -------------------------------------------------------------------------------
