@@ -125,6 +125,19 @@ class Books(_Replayable):
                      held_on=held_on,
                      shu_allocation={pool: allocation.get(pool, 0) for pool in acc.SHU_POOLS})
 
+    def correct_resolution(self, fiscal_year: int, held_on: str, allocation: dict[str, int]) -> None:
+        """Membership's AnnualMeetingCorrected: the close uses the corrected resolution. Refused once
+        the year's close has begun (422 fiscal_year_closed); unchanged: no event."""
+        self._require_open()
+        if fiscal_year <= self.locked_through:
+            raise DomainError("fiscal_year_closed", f"fiscal year {fiscal_year} is closed: its RAT "
+                              "resolution stands")
+        pools = {pool: allocation.get(pool, 0) for pool in acc.SHU_POOLS}
+        resolution = {"held_on": held_on, "shu_allocation": pools}
+        if self.resolutions.get(str(fiscal_year)) != resolution:
+            self.trigger("RatResolutionCorrected", cooperative_id=self.id, fiscal_year=fiscal_year,
+                         **resolution)
+
     def post(self, entry_id: str, day: str, memo: str, lines: list[dict[str, Any]], today: date,
              kind: str = "manual", source: dict[str, str] | None = None) -> dict[str, Any]:
         self._require_open()
@@ -315,6 +328,8 @@ class Books(_Replayable):
     def apply_RatResolutionRecorded(self, data: dict) -> None:
         self.resolutions[str(data["fiscal_year"])] = {"held_on": data["held_on"],
                                                       "shu_allocation": data["shu_allocation"]}
+
+    apply_RatResolutionCorrected = apply_RatResolutionRecorded
 
     def apply_JournalEntryPosted(self, data: dict) -> None:
         year = str(acc.fiscal_year(data["date"]))

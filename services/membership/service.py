@@ -4,13 +4,13 @@ from __future__ import annotations
 from shared.kernel import ServiceDefinition
 from shared.providers import KernelProvider, rpc
 
-from .application import Membership, health_inputs_policy
+from .application import Membership, close_policy, health_inputs_policy
 from .projections import CooperativeDirectory, MemberList
 from .schemas import registry
 
 definition = ServiceDefinition("membership", registry,
                                projections=[CooperativeDirectory(), MemberList()],
-                               policies=[health_inputs_policy])
+                               policies=[health_inputs_policy, close_policy])
 
 
 class MembershipService:
@@ -60,6 +60,10 @@ class MembershipService:
     @rpc
     def record_annual_meeting(self, cooperative_id, data, context=None):
         return self.membership.record_annual_meeting(cooperative_id, data, context)
+
+    @rpc
+    def correct_annual_meeting(self, cooperative_id, fiscal_year, data, context=None):
+        return self.membership.correct_annual_meeting(cooperative_id, fiscal_year, data, context)
 
     @rpc
     def network_health(self, today=None):
