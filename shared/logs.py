@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +28,35 @@ CORRELATION_ID: ContextVar[str | None] = ContextVar("kopnet_correlation_id", def
 # attributes every LogRecord has; anything else on a record came from `extra=`
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime",
                                                                                "correlation_id"}
+
+
+# A NIK's shape: exactly 16 digits. Personal data (UU PDP) never reaches a log line: nameko logs
+# RPC arguments and replies at DEBUG (a member's answer holds the NIK), pymongo its commands (a
+# stored MemberApplied holds it), so every record of the process handler and of those libraries'
+# loggers has such runs masked (NikRedaction).
+NIK_LIKE = re.compile(r"(?<!\d)\d{16}(?!\d)")
+NIK_MASK = "<nik>"
+FRAMEWORK_LOGGERS = ("nameko.rpc", "nameko.containers", "nameko.messaging", "nameko.events",
+                     "nameko.extensions", "nameko.runners", "nameko.standalone.rpc", "nameko.web.handlers",
+                     "nameko.web.server", "pymongo.command")
+
+
+class NikRedaction(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if NIK_LIKE.search(text):
+            record.msg, record.args = NIK_LIKE.sub(NIK_MASK, text), ()
+        if record.exc_text and NIK_LIKE.search(record.exc_text):
+            record.exc_text = NIK_LIKE.sub(NIK_MASK, record.exc_text)
+        return True
+
+
+def redact_niks_in_framework_logs() -> None:
+    """Masks NIK-shaped numbers in what nameko's loggers record, whoever handles the records."""
+    for name in FRAMEWORK_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, NikRedaction) for f in logger.filters):
+            logger.addFilter(NikRedaction())
 
 
 def set_correlation_id(value: str | None) -> Token:
@@ -93,6 +123,7 @@ def configure_logging(service: str, environ: Mapping[str, str] | None = None,
     else:
         handler.setFormatter(JsonFormatter(service))
     handler.addFilter(CorrelationFilter())
+    handler.addFilter(NikRedaction())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

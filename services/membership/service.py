@@ -5,6 +5,7 @@ from shared.kernel import ServiceDefinition
 from shared.providers import KernelProvider, rpc
 
 from .application import Membership, close_policy, health_inputs_policy
+from .nik import warn_if_development_key
 from .projections import CooperativeDirectory, MemberList
 from .schemas import registry
 
@@ -13,9 +14,15 @@ definition = ServiceDefinition("membership", registry,
                                policies=[health_inputs_policy, close_policy])
 
 
+class MembershipKernel(KernelProvider):
+    def setup(self) -> None:
+        warn_if_development_key()  # KOPNET_NIK_KEY: the NIK claims' HMAC key (services/membership/nik.py)
+        super().setup()
+
+
 class MembershipService:
     name = "membership"
-    kernel = KernelProvider(definition)
+    kernel = MembershipKernel(definition)
 
     @property
     def membership(self) -> Membership:
