@@ -221,5 +221,6 @@ class Contract(ContractState):
             self._event("ContractSettled", "settled", settled_on=day)
             if self.product == "ijarah" and self.terms["transfer_at_end"]:
                 cost = self.terms["asset_cost"]
+                moves = books.ownership_transfer(cost, self.member_id)
                 self._event("OwnershipTransferred", "settled", transferred_on=day, entry=books.entry(
-                    day, f"IMBT ownership transfer, contract {self.id}", books.ownership_transfer(cost, self.member_id)))
+                    day, f"IMBT ownership transfer, contract {self.id}", moves))
