@@ -44,7 +44,7 @@ class _Replayable(Aggregate):
 
 
 class Books(_Replayable):
-    state_fields = ("reserve", "carried_loss", "shu_owed", "receivables", "used")
+    state_fields = ("reserve", "carried_loss", "shu_owed", "receivables", "used", "defaults")
 
     def __init__(self, id: str):
         super().__init__(id)
@@ -65,6 +65,24 @@ class Books(_Replayable):
         self.shu_paid: dict[str, dict[str, dict[str, Any]]] = {}    # year -> member -> {amount, to, date}
         self.receivables: dict[str, dict[str, int]] = {}            # member -> account -> balance
         self.used: list[str] = []   # accounts the books' own entries have lines on (never deletable)
+        self.defaults: list[str] = []  # the default chart's codes merged into `chart` (see with_defaults)
+
+    @classmethod
+    def from_snapshot(cls, state: dict[str, Any]) -> Any:
+        books = super().from_snapshot(state)
+        if books.status != "new":
+            books.with_defaults()  # the default chart may have grown since the snapshot was taken
+        return books
+
+    def with_defaults(self) -> None:
+        """Every account of the default chart is in every cooperative's books, whenever they were
+        opened: books opened before the chart grew (financing added 2107, 2108, 4105, 5103-5105) get
+        the accounts added since, as if opened with them. A default account once merged and then
+        removed stays removed (`defaults` remembers what was merged); a stored name or type wins."""
+        for code, label, kind in acc.DEFAULT_CHART:
+            if code not in self.defaults:
+                self.chart.setdefault(code, {"name": label, "type": kind})
+        self.defaults = sorted({*self.defaults, *(code for code, _, _ in acc.DEFAULT_CHART)})
 
     @property
     def locked_through(self) -> int:
@@ -309,6 +327,7 @@ class Books(_Replayable):
     def apply_BooksOpened(self, data: dict) -> None:
         self.cooperative_id, self.name, self.status = data["cooperative_id"], data["name"], "open"
         self.chart = {a["code"]: {"name": a["name"], "type": a["type"]} for a in data["accounts"]}
+        self.with_defaults()
 
     def apply_AccountAdded(self, data: dict) -> None:
         self.chart[data["code"]] = {"name": data["name"], "type": data["type"]}
