@@ -70,6 +70,8 @@ def deployment(name: str, spec: Spec, image: str) -> dict[str, Any]:
     ports = [{"name": "metrics", "containerPort": spec.port, "protocol": "TCP"}]
     container: dict[str, Any] = {"name": name, "image": image, "imagePullPolicy": "IfNotPresent",
                                  "command": ["kopnet", "run", name]}
+    if name == "membership":  # the NIK claims' HMAC key (services/membership/nik.py); never rotated
+        env.append(secret_env("KOPNET_NIK_KEY", "KOPNET_NIK_KEY"))
     if spec.http_port:
         env.append(secret_env("KOPNET_JWT_SECRET", "KOPNET_JWT_SECRET"))
         ports.insert(0, {"name": "http", "containerPort": spec.http_port, "protocol": "TCP"})

@@ -34,6 +34,35 @@ _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"
                                                                                "correlation_id"}
 
 
+# A NIK's shape: exactly 16 digits. Personal data (UU PDP) never reaches a log line: nameko logs
+# RPC arguments and replies at DEBUG (a member's answer holds the NIK), pymongo its commands (a
+# stored MemberApplied holds it), so every record of the process handler and of those libraries'
+# loggers has such runs masked (NikRedaction).
+NIK_LIKE = re.compile(r"(?<!\d)\d{16}(?!\d)")
+NIK_MASK = "<nik>"
+FRAMEWORK_LOGGERS = ("nameko.rpc", "nameko.containers", "nameko.messaging", "nameko.events",
+                     "nameko.extensions", "nameko.runners", "nameko.standalone.rpc", "nameko.web.handlers",
+                     "nameko.web.server", "pymongo.command")
+
+
+class NikRedaction(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if NIK_LIKE.search(text):
+            record.msg, record.args = NIK_LIKE.sub(NIK_MASK, text), ()
+        if record.exc_text and NIK_LIKE.search(record.exc_text):
+            record.exc_text = NIK_LIKE.sub(NIK_MASK, record.exc_text)
+        return True
+
+
+def redact_niks_in_framework_logs() -> None:
+    """Masks NIK-shaped numbers in what nameko's loggers record, whoever handles the records."""
+    for name in FRAMEWORK_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, NikRedaction) for f in logger.filters):
+            logger.addFilter(NikRedaction())
+
+
 def set_correlation_id(value: str | None) -> Token:
     return CORRELATION_ID.set(value)
 
@@ -146,6 +175,7 @@ def configure_logging(service: str, environ: Mapping[str, str] | None = None,
     for earlier in [f for f in access.filters if isinstance(f, AccessLogAtDebug)]:
         access.removeFilter(earlier)  # configured again (tests): one filter, not one per call
     access.addFilter(AccessLogAtDebug(access))
+    handler.addFilter(NikRedaction())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

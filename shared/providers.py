@@ -17,7 +17,7 @@ from nameko.extensions import DependencyProvider
 from .aggregate import DomainError
 from .eventstore import CommandIdReused, ConcurrencyError, OutcomeUnknown, StoreUnavailable
 from .kernel import Kernel, ServiceDefinition, Settings
-from .logs import reset_correlation_id, set_correlation_id
+from .logs import redact_niks_in_framework_logs, reset_correlation_id, set_correlation_id
 from .ops_endpoints import OpsServer, readiness_problems
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class KernelProvider(DependencyProvider):
         self._server: OpsServer | None = None
 
     def setup(self) -> None:
+        redact_niks_in_framework_logs()
         settings = Settings.from_config(self.container.config, self.definition.name)
         self.kernel = Kernel(self.definition, settings)
 

@@ -26,7 +26,9 @@ def redeliver(store: EventStore, amqp_uri: str, spec: QueueSpec, after: int, upt
             if upto is not None and event.position > upto:
                 break
             if spec.routes(event.event_type):
-                batch.append(("", spec.queue, event_message(event)))
+                # what the relay would publish: without the private fields (shared/registry.py)
+                public = store.registry.published(event) if store.registry else event
+                batch.append(("", spec.queue, event_message(public)))
             if len(batch) >= batch_size:
                 publisher.publish_all(batch)
                 sent, batch = sent + len(batch), []

@@ -34,6 +34,7 @@ class EventRegistry:
         self._schemas: dict[tuple[str, int], Schema] = {}
         self._current: dict[str, int] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._private: dict[str, tuple[str, ...]] = {}
 
     def event_type(self, name: str) -> str:
         return name if "." in name else f"{self.service}.{name}"
@@ -60,6 +61,18 @@ class EventRegistry:
             return function
 
         return decorate
+
+    def private(self, name: str, *fields: str) -> None:
+        """Payload fields kept in the service's own store but never published (personal data, e.g.
+        membership's NIK): `published` drops them, the relay and `kopnet events redeliver` send that."""
+        self._private[self.event_type(name)] = fields
+
+    def published(self, envelope: Envelope) -> Envelope:
+        """The envelope as it may leave the service: without its event type's private fields."""
+        hidden = self._private.get(envelope.event_type, ())
+        if not any(name in envelope.payload for name in hidden):
+            return envelope
+        return replace(envelope, payload={k: v for k, v in envelope.payload.items() if k not in hidden})
 
     def knows(self, event_type: str) -> bool:
         return event_type in self._current

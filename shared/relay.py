@@ -196,7 +196,7 @@ class OutboxRelay:
         registry = self.store.registry
         for event in batch:
             try:
-                current = registry.upcast(event) if registry else event
+                current = registry.published(registry.upcast(event)) if registry else event
                 message = event_message(current)
             except Exception as error:  # noqa: BLE001 - no retry helps: record it and go on
                 self._unpublishable(event, error)

@@ -9,6 +9,10 @@ price is repaid; profit shares are income 4103; late fees (ta'zir) go to the soc
 never to income. Income lines paid by the member name the member (jasa usaha). A contract
 funded by a partner owes the partner (2108) what it financed; repaid principal and the
 partner's agreed share of margin and profit (expense 5105) pass on to it.
+
+Every line on a receivable (`RECEIVABLE`) names the contract's member (`debtor`), whoever pays:
+the ledger nets a member's debit balance on 1103/1104 from what the member receives on exit
+(services/ledger/claims.py), so that balance must be exactly the member's outstanding financing.
 """
 from __future__ import annotations
 
@@ -40,26 +44,28 @@ def entry(day: str, memo: str, movements: Iterable[Movement]) -> dict[str, Any] 
     return {"date": day, "memo": memo, "lines": lines} if lines else None
 
 
-def disbursement(product: str, terms: dict[str, Any], funded: bool) -> list[Movement]:
+def disbursement(product: str, terms: dict[str, Any], funded: bool, debtor: str) -> list[Movement]:
     source = PARTNER_LIABILITY if funded else CASH
     receivable = RECEIVABLE[product]
     if product == "murabahah":
-        return [(receivable, terms["cost"] + terms["margin"], None), (source, -terms["cost"], None),
+        return [(receivable, terms["cost"] + terms["margin"], debtor), (source, -terms["cost"], None),
                 (DEFERRED_MARGIN, -terms["margin"], None)]
     if product == "qardh":  # the admin fee is one charge, kept from what is paid out
-        return [(receivable, terms["principal"], None),
+        return [(receivable, terms["principal"], debtor),
                 (CASH, -(terms["principal"] - terms["admin_fee"]), None),
                 (OTHER_INCOME, -terms["admin_fee"], None)]
     amount = {"mudharabah": "capital", "musyarakah": "coop_capital", "ijarah": "asset_cost",
               "rahn": "principal"}[product]
-    return [(receivable, terms[amount], None), (source, -terms[amount], None)]
+    return [(receivable, terms[amount], debtor), (source, -terms[amount], None)]
 
 
-def repayment(product: str, principal: int, fees: int, margin: int, member: str | None) -> list[Movement]:
-    """Instalment money received (principal and fee parts), and the margin it recognises."""
+def repayment(product: str, principal: int, fees: int, margin: int, member: str | None, debtor: str
+              ) -> list[Movement]:
+    """Instalment money received (principal and fee parts), and the margin it recognises. `member`:
+    who paid (income is their business; None for a guarantor); `debtor`: whose receivable it is."""
     moves: list[Movement] = [(CASH, principal + fees, None)]
     if product != "ijarah":
-        moves.append((RECEIVABLE[product], -principal, None))
+        moves.append((RECEIVABLE[product], -principal, debtor))
     moves.append((FEE_INCOME, -fees, member))
     if margin:
         moves += [(DEFERRED_MARGIN, margin, None), (MARGIN_INCOME, -margin, member)]
@@ -80,22 +86,22 @@ def profit_shares(amount: int, member: str) -> list[Movement]:
     return [(CASH, amount, None), (PROFIT_INCOME, -amount, member)]
 
 
-def loss(product: str, amount: int, funded: bool) -> list[Movement]:
+def loss(product: str, amount: int, funded: bool, debtor: str) -> list[Movement]:
     """A loss borne by the capital provider: the partner when funded, else the cooperative."""
     return [(PARTNER_LIABILITY if funded else FINANCING_LOSS, amount, None),
-            (RECEIVABLE[product], -amount, None)]
+            (RECEIVABLE[product], -amount, debtor)]
 
 
-def write_off(product: str, principal: int, deferred: int) -> list[Movement]:
+def write_off(product: str, principal: int, deferred: int, debtor: str) -> list[Movement]:
     """What is still owed leaves the receivable; margin never recognised leaves the deferral."""
     return [(DEFERRED_MARGIN, deferred, None), (FINANCING_LOSS, principal - deferred, None),
-            (RECEIVABLE[product], -principal, None)]
+            (RECEIVABLE[product], -principal, debtor)]
 
 
 def guarantee_fee(fee: int) -> list[Movement]:
     return [(GUARANTEE_EXPENSE, fee, None), (CASH, -fee, None)]
 
 
-def ownership_transfer(asset_cost: int) -> list[Movement]:
+def ownership_transfer(asset_cost: int, debtor: str) -> list[Movement]:
     """IMBT: the leased asset passes to the member (a gift after the lease) and leaves the books."""
-    return [(OPERATING_EXPENSE, asset_cost, None), (RECEIVABLE["ijarah"], -asset_cost, None)]
+    return [(OPERATING_EXPENSE, asset_cost, None), (RECEIVABLE["ijarah"], -asset_cost, debtor)]

@@ -92,7 +92,7 @@ class Contract(ContractState):
     def disburse(self, day: str, today: date) -> None:
         require(self, ("signed",), "disburse")
         day = _day_after(day, self.dates["signed_on"], today)
-        moves = books.disbursement(self.product, self.terms, self.partner_id is not None)
+        moves = books.disbursement(self.product, self.terms, self.partner_id is not None, self.member_id)
         self._event("ContractDisbursed", "disbursed", disbursed_on=day,
                     entry=books.entry(day, f"{self.product} disbursed, contract {self.id}", moves))
 
@@ -103,7 +103,7 @@ class Contract(ContractState):
         deferred = self.terms["margin"] - self.margin_recognised if self.product == "murabahah" else 0
         self._event("ContractWrittenOff", "written_off", written_off_on=day, amount=self.outstanding,
                     entry=books.entry(day, f"write-off, contract {self.id}",
-                                      books.write_off(self.product, principal, deferred)))
+                                      books.write_off(self.product, principal, deferred, self.member_id)))
 
     # -- lateness --------------------------------------------------------------------------------
     def mark_overdue(self, on: str) -> None:
@@ -185,7 +185,7 @@ class Contract(ContractState):
                                                                  self.outstanding)
         reductions = self.reductions(borne)
         entry = books.entry(period_end, f"loss borne, contract {self.id}",
-                            books.loss(self.product, borne, self.partner_id is not None))
+                            books.loss(self.product, borne, self.partner_id is not None, self.member_id))
         self._event("ProfitReported", self.status, period_end=period_end, actual_profit=actual_profit,
                     negligence=negligence, coop_share=coop_share, member_share=member_share, loss_borne=borne,
                     reductions=reductions, entry=entry)
@@ -221,5 +221,6 @@ class Contract(ContractState):
             self._event("ContractSettled", "settled", settled_on=day)
             if self.product == "ijarah" and self.terms["transfer_at_end"]:
                 cost = self.terms["asset_cost"]
+                moves = books.ownership_transfer(cost, self.member_id)
                 self._event("OwnershipTransferred", "settled", transferred_on=day, entry=books.entry(
-                    day, f"IMBT ownership transfer, contract {self.id}", books.ownership_transfer(cost)))
+                    day, f"IMBT ownership transfer, contract {self.id}", moves))

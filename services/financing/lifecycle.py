@@ -108,7 +108,7 @@ class ContractState(Aggregate):
             margin = self.terms["margin"] * (self.paid + total) // whole - self.margin_recognised
         partner_margin = self.partner_cut(self.margin_recognised + margin) - self.partner_margin_paid
         partner_principal = (total - fees - margin) if self.partner_id else 0
-        moves = books.repayment(self.product, total - fees, fees, margin, member)
+        moves = books.repayment(self.product, total - fees, fees, margin, member, self.member_id)
         if self.partner_id:
             moves += books.to_partner(partner_principal, partner_margin)
         return {"margin_recognised": margin, "partner_margin": partner_margin,

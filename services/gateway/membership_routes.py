@@ -65,6 +65,13 @@ MEMBERSHIP_ROUTES = [
           lambda rpc, c: rpc.record_annual_meeting(c.path["cooperative_id"], c.body, c.context),
           schemas.AnnualMeetingRecord, "Record a RAT (annual members' meeting) and its SHU allocation",
           body=schemas.RecordAnnualMeeting, status=201),
+    Route("correct_annual_meeting", "PATCH", "/cooperatives/{cooperative_id}/annual-meetings/{fiscal_year}",
+          access.coop_admin,
+          lambda rpc, c: rpc.correct_annual_meeting(c.path["cooperative_id"], c.path["fiscal_year"], c.body,
+                                                    c.context),
+          schemas.AnnualMeetingRecord, "Correct a recorded RAT (held_on, attendees, shu_allocation; the rest "
+          "stays) before the ledger closes its fiscal year (then 422 fiscal_year_closed); the ledger's "
+          "year-end close follows the correction", body=schemas.CorrectAnnualMeeting),
     Route("network_health", "GET", "/network/health", access.network_admin,
           lambda rpc, c: rpc.network_health(),
           schemas.NetworkHealth, "Health of the network per regency and kind", tags=("network",)),

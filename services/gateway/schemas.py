@@ -39,6 +39,7 @@ def NextCursor() -> fields.String:  # noqa: N802
 RegisterCooperative = membership.CooperativeRegistrationSchema
 ApplyMember = membership.MemberApplicationSchema
 RecordAnnualMeeting = membership.AnnualMeetingSchema
+CorrectAnnualMeeting = membership.AnnualMeetingCorrectionSchema
 
 
 CorrectMember = membership.MemberCorrectionSchema

@@ -6,6 +6,7 @@ which lag the store by milliseconds.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
@@ -41,6 +42,7 @@ from .schemas import (
     StatementPeriodSchema,
 )
 
+log = logging.getLogger(__name__)
 A = TypeVar("A", bound=Aggregate)
 WIB = timezone(timedelta(hours=7), "WIB")  # every kopnet cooperative is in West Java
 READ_MODEL_WAIT_SECONDS = 5.0
@@ -106,6 +108,21 @@ class Ledger:
         elif event.name == "AnnualMeetingHeld":
             self._run(Books, coop, lambda b: b.record_resolution(
                 payload["fiscal_year"], payload["held_on"], payload["shu_allocation"]), context, actor)
+        elif event.name == "AnnualMeetingCorrected":
+            self._correct_resolution(coop, payload, context, actor)
+
+    def _correct_resolution(self, coop: str, payload: dict[str, Any], context: CommandContext,
+                            actor: Actor | None) -> None:
+        """Membership refuses a correction once it learned the close (ledger.FiscalYearClosing); one
+        that crossed the close in flight (or came before membership learned of closes) finds the year
+        locked here: the books keep the resolution they closed with, and say so in the log."""
+        try:
+            self._run(Books, coop, lambda b: b.correct_resolution(
+                payload["fiscal_year"], payload["held_on"], payload["shu_allocation"]), context, actor)
+        except DomainError as error:
+            if error.code != "fiscal_year_closed":
+                raise
+            log.warning("RAT correction of %s for %s not applied: %s", coop, payload["fiscal_year"], error)
 
     def _settle_exit(self, coop: str, member: str, exited_on: str, context: CommandContext,
                      actor: Actor | None) -> None:

@@ -205,6 +205,10 @@ class RatResolutionRecorded(_Event):
                                  values=fields.Integer(strict=True), required=True)
 
 
+# The corrected resolution, whole (membership's AnnualMeetingCorrected, before the year's close).
+registry.register("RatResolutionCorrected", RatResolutionRecorded)
+
+
 @registry.event("JournalEntryPosted")
 class JournalEntryPosted(_Event):
     """`business_activity`: an ordinary posting that touches an income account (membership's

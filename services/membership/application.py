@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 from shared.aggregate import Aggregate, DomainError, not_found
 from shared.application import CommandContext, Outcome
-from shared.audit import Actor, actor_from_wire, audited
-from shared.envelope import derived_id, utc_now
+from shared.audit import Actor, actor_from_wire, audited, caused_by
+from shared.consumer import Subscription
+from shared.envelope import Envelope, derived_id, utc_now
 from shared.eventstore import StoreUnavailable
 from shared.kernel import Kernel
 from shared.projection import read_model
@@ -22,8 +23,10 @@ from shared.validation import validated
 
 from .domain import Cooperative, Member, NikClaim
 from .health_application import HealthQueries
+from .nik import claim_id, legacy_claim_id, nik_digest
 from .projections import DIRECTORY, MEMBER_LIST, admitted_on, member_view, page, profile
 from .schemas import (
+    AnnualMeetingCorrectionSchema,
     AnnualMeetingSchema,
     CooperativeFiltersSchema,
     CooperativeRegistrationSchema,
@@ -168,18 +171,31 @@ class Membership:
 
     def _claim_nik(self, cooperative_id: str, nik: str, member_id: str, context: CommandContext,
                    actor: Actor | None) -> None:
+        """Claims the NIK's digest (services/membership/nik.py). A claim stored before digests (its
+        id holds the number) still keeps the NIK from others while its holder is a live member."""
+        digest = nik_digest(nik)
+        legacy = self.app.load(NikClaim, legacy_claim_id(cooperative_id, nik), fresh=True)
+        if legacy.exists and legacy.member_id not in (None, member_id):
+            holder = self._holder(legacy.member_id)
+            if legacy.blocks(holder.status if holder else None, utc_now(), holder.nik if holder else None):
+                raise DomainError("conflict", "this NIK already belongs to a member of this cooperative")
+
         def claim(holder: NikClaim) -> None:
             current = self._holder(holder.member_id)
-            holder.claim(cooperative_id=cooperative_id, nik=nik, member_id=member_id,
+            holder.claim(cooperative_id=cooperative_id, nik_digest=digest, member_id=member_id,
                          holder_status=current.status if current else None, now=utc_now(),
-                         holder_nik=current.nik if current else None)
+                         holder_digest=nik_digest(current.nik) if current else None)
 
-        self._run(NikClaim, f"{cooperative_id}:{nik}", claim, context, actor)
+        self._run(NikClaim, claim_id(cooperative_id, nik), claim, context, actor)
 
     def _release_nik(self, cooperative_id: str, nik: str, member_id: str, context: CommandContext,
                      actor: Actor | None) -> None:
-        self._run(NikClaim, f"{cooperative_id}:{nik}", lambda claim: claim.release(member_id),
+        self._run(NikClaim, claim_id(cooperative_id, nik), lambda claim: claim.release(member_id),
                   context.step("release-nik"), actor)
+        legacy = self.app.load(NikClaim, legacy_claim_id(cooperative_id, nik), fresh=True)
+        if legacy.exists and legacy.member_id == member_id:
+            self._run(NikClaim, legacy.id, lambda claim: claim.release(member_id),
+                      context.step("release-legacy-nik"), actor)
 
     def get_member(self, cooperative_id: str, member_id: str) -> dict:
         doc = read_model(self.kernel.database, MEMBER_LIST, "members").find_one({"_id": member_id})
@@ -227,6 +243,43 @@ class Membership:
         return {"cooperative_id": cooperative_id, "quorum_reached": True,
                 **{key: held[key] for key in ("fiscal_year", "held_on", "attendees", "admitted_members",
                                               "shu_allocation")}}
+
+    def correct_annual_meeting(self, cooperative_id: str, fiscal_year: Any, data: dict,
+                               context: dict | None) -> dict:
+        """Corrects a recorded RAT (attendance, held_on, SHU allocation) until the ledger closes its
+        year: membership learns the close from ledger.FiscalYearClosing/Closed (close_policy), the
+        ledger follows the correction from AnnualMeetingCorrected (docs/books.md)."""
+        year = _fiscal_year(fiscal_year)
+        fields = validated(AnnualMeetingCorrectionSchema, data)
+        recorded = self._existing_cooperative(cooperative_id).annual_meetings.get(str(year))
+        if recorded is None:
+            raise DomainError("not_found", f"no RAT for fiscal year {year} is recorded")
+        held_on = fields["held_on"].isoformat() if "held_on" in fields else recorded["held_on"]
+        admitted = self._admitted_members(cooperative_id, held_on)
+        attendees = fields.get("attendees", recorded["attendees"])
+        allocation = fields.get("shu_allocation", recorded["shu_allocation"])
+        outcome = self._run(Cooperative, cooperative_id, lambda coop: coop.correct_annual_meeting(
+            fiscal_year=year, held_on=held_on, attendees=attendees, shu_allocation=allocation,
+            admitted_members=admitted), CommandContext.from_wire(context), actor_from_wire(context))
+        assert isinstance(outcome.aggregate, Cooperative)
+        meeting = outcome.aggregate.annual_meetings[str(year)]
+        return {"cooperative_id": cooperative_id, "fiscal_year": year, "quorum_reached": True,
+                **{key: meeting[key] for key in ("held_on", "attendees", "admitted_members",
+                                                 "shu_allocation")}}
+
+    def record_fiscal_year_closed(self, event: Envelope, context: CommandContext) -> None:
+        """The ledger began closing or closed a year: its RAT is final from now on."""
+        if not event.cooperative_id:
+            return
+        year = event.payload["fiscal_year"]
+        try:
+            self.app.execute(Cooperative, event.cooperative_id, audited(
+                lambda cooperative: cooperative.record_fiscal_year_closed(year, event.event_id),
+                caused_by(event)), context)
+        except DomainError as error:
+            if error.code != "not_found":
+                raise
+            log.info("ignored %s for unknown cooperative %s", event.event_type, event.cooperative_id)
 
     def _admitted_members(self, cooperative_id: str, held_on: str) -> int:
         """Members admitted on `held_on` (the RAT's quorum counts them), from the member list once it
@@ -298,3 +351,23 @@ class Membership:
         except (TypeError, ValueError):
             raise DomainError("validation_error", f"{name} is not a date",
                               {name: ["Not a valid date."]}) from None
+
+
+def _fiscal_year(value: Any) -> int:
+    try:
+        year = int(value)
+    except (TypeError, ValueError):
+        year = 0
+    if not 1900 <= year <= 2999:
+        raise DomainError("validation_error", "fiscal_year is a year", {"fiscal_year": ["Not a valid year."]})
+    return year
+
+
+# The ledger's close makes a RAT final: membership refuses corrections from FiscalYearClosing on
+# (the ledger, which decides, refuses entries from then on), FiscalYearClosed covers a close begun
+# before this subscription existed.
+CLOSE_EVENTS = ["ledger.FiscalYearClosed", "ledger.FiscalYearClosing"]
+
+
+def close_policy(kernel: Kernel) -> Subscription:
+    return Subscription("ledger-closes", CLOSE_EVENTS, Membership(kernel).record_fiscal_year_closed)

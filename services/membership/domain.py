@@ -92,6 +92,9 @@ class Cooperative(Aggregate):
     """Id = derived_id("cooperative", registration_number): creating the stream at version 0
     is the network-wide uniqueness check of the registration number."""
 
+    # 2: annual_meetings and closed_fiscal_years joined the state (older snapshots are replayed).
+    snapshot_version = 2
+
     def __init__(self, id: str):
         super().__init__(id)
         self.status = "new"
@@ -100,6 +103,10 @@ class Cooperative(Aggregate):
         self.founded_on = self.registered_at = ""
         self.bylaws: dict[str, int] = dict(DEFAULT_BYLAWS)
         self.rat_fiscal_years: list[int] = []
+        # fiscal year -> the RAT as recorded (and corrected): held_on, attendees, admitted_members,
+        # quorum_percent, shu_allocation. Years the ledger closed (or began closing) take no correction.
+        self.annual_meetings: dict[str, dict[str, Any]] = {}
+        self.closed_fiscal_years: list[int] = []
         self.last_activity_on: str | None = None
         self.last_report_on: str | None = None
 
@@ -136,6 +143,25 @@ class Cooperative(Aggregate):
         self._require_exists()
         if fiscal_year in self.rat_fiscal_years:
             raise conflict(f"the RAT for fiscal year {fiscal_year} is already recorded")
+        meeting = self._checked_meeting(fiscal_year, held_on, attendees, shu_allocation, admitted_members)
+        self.trigger("AnnualMeetingHeld", cooperative_id=self.id, fiscal_year=fiscal_year, **meeting)
+
+    def correct_annual_meeting(self, *, fiscal_year: int, held_on: str, attendees: int,
+                               shu_allocation: Mapping[str, int], admitted_members: int) -> None:
+        """Corrects a recorded RAT (the caller merges the unchanged fields in) while its fiscal year
+        is open in the ledger; the same rules as recording it. Nothing changed: no event."""
+        self._require_exists()
+        if str(fiscal_year) not in self.annual_meetings:
+            raise DomainError("not_found", f"no RAT for fiscal year {fiscal_year} is recorded")
+        if fiscal_year in self.closed_fiscal_years:
+            raise DomainError("fiscal_year_closed", f"fiscal year {fiscal_year} is closed in the books: "
+                              "its RAT can no longer be corrected")
+        meeting = self._checked_meeting(fiscal_year, held_on, attendees, shu_allocation, admitted_members)
+        if meeting != self.annual_meetings[str(fiscal_year)]:
+            self.trigger("AnnualMeetingCorrected", cooperative_id=self.id, fiscal_year=fiscal_year, **meeting)
+
+    def _checked_meeting(self, fiscal_year: int, held_on: str, attendees: int,
+                         shu_allocation: Mapping[str, int], admitted_members: int) -> dict[str, Any]:
         if date.fromisoformat(held_on) <= date(fiscal_year, 12, 31):
             raise invalid("held_on", f"a RAT for {fiscal_year} is held after that fiscal year ends")
         allocation = validated_allocation(shu_allocation)
@@ -146,9 +172,15 @@ class Cooperative(Aggregate):
             raise DomainError("quorum_not_reached",
                               f"{attendees} of {admitted_members} admitted members attended; more than "
                               f"{quorum}% must attend")
-        self.trigger("AnnualMeetingHeld", cooperative_id=self.id, fiscal_year=fiscal_year,
-                     held_on=held_on, attendees=attendees, admitted_members=admitted_members,
-                     quorum_percent=quorum, shu_allocation=allocation)
+        return {"held_on": held_on, "attendees": attendees, "admitted_members": admitted_members,
+                "quorum_percent": quorum, "shu_allocation": allocation}
+
+    def record_fiscal_year_closed(self, fiscal_year: int, source_event_id: str) -> None:
+        """From the ledger's FiscalYearClosing/FiscalYearClosed: from then on the year's RAT stands."""
+        self._require_exists()
+        if fiscal_year not in self.closed_fiscal_years:
+            self.trigger("FiscalYearCloseRecorded", cooperative_id=self.id, fiscal_year=fiscal_year,
+                         source_event_id=source_event_id)
 
     def _require_exists(self) -> None:
         if not self.exists:
@@ -168,6 +200,13 @@ class Cooperative(Aggregate):
 
     def apply_AnnualMeetingHeld(self, data: dict) -> None:
         self.rat_fiscal_years = sorted({*self.rat_fiscal_years, data["fiscal_year"]})
+        self.annual_meetings[str(data["fiscal_year"])] = _meeting(data)
+
+    def apply_AnnualMeetingCorrected(self, data: dict) -> None:
+        self.annual_meetings[str(data["fiscal_year"])] = _meeting(data)
+
+    def apply_FiscalYearCloseRecorded(self, data: dict) -> None:
+        self.closed_fiscal_years = sorted({*self.closed_fiscal_years, data["fiscal_year"]})
 
     # Health inputs of the first version (kept for stores that hold them); health_record.py
     # records them now, on a HealthRecord of their own.
@@ -176,6 +215,11 @@ class Cooperative(Aggregate):
 
     def apply_OnlineReportRecorded(self, data: dict) -> None:
         self.last_report_on = data["on"]
+
+
+def _meeting(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: data[key] for key in ("held_on", "attendees", "admitted_members", "quorum_percent")} | {
+        "shu_allocation": dict(data["shu_allocation"])}
 
 
 def validated_allocation(allocation: Mapping[str, int]) -> dict[str, int]:
@@ -304,47 +348,52 @@ class Member(Aggregate):
 
 
 class NikClaim(Aggregate):
-    """Stream id f"{cooperative_id}:{nik}": the first append at version 0 decides which of
-    several concurrent applicants gets the NIK; the claim is released when its member exits."""
+    """Stream id f"{cooperative_id}:{nik_digest}" (services/membership/nik.py: a keyed hash, so no
+    NIK is in a stream id or a claim's events): the first append at version 0 decides which of
+    several concurrent applicants gets the NIK; the claim is released when its member exits.
+    Claims stored before the digest have the number as the suffix; they are only released now."""
 
     snapshot_every = 0
 
     def __init__(self, id: str):
         super().__init__(id)
         self.member_id: str | None = None
-        self.claimed_at = ""
+        self.claimed_at = self.nik_digest = ""
 
-    def claim(self, *, cooperative_id: str, nik: str, member_id: str, holder_status: str | None,
-              now: str, holder_nik: str | None = None) -> None:
-        """`holder_status`/`holder_nik`: the current holder's member status and NIK (None: no such
-        stream yet)."""
+    def claim(self, *, cooperative_id: str, nik_digest: str, member_id: str, holder_status: str | None,
+              now: str, holder_digest: str | None = None) -> None:
+        """`holder_status`/`holder_digest`: the current holder's member status and the digest of their
+        NIK (None: no such stream yet)."""
         if self.member_id == member_id:
             return  # a retry of the same application
-        if self.member_id is not None and not self._abandoned(holder_status, now, holder_nik):
+        if self.member_id is not None and self.blocks(holder_status, now, holder_digest):
             # The number stays out of the message: error messages are logged (UU PDP).
             raise conflict("this NIK already belongs to a member of this cooperative")
-        self.trigger("NikClaimed", cooperative_id=cooperative_id, nik=nik, member_id=member_id,
+        self.trigger("NikClaimed", cooperative_id=cooperative_id, nik_digest=nik_digest, member_id=member_id,
                      claimed_at=now)
 
-    def _abandoned(self, holder_status: str | None, now: str, holder_nik: str | None) -> bool:
-        if holder_status in ENDED:
-            return True  # the holder left (or was rejected) but the release after it was lost
+    def blocks(self, holder_status: str | None, now: str, holder_key: str | None) -> bool:
+        """Whether the claim still keeps the NIK from others. `holder_key`: the holder's NIK in the
+        form this claim's id ends with (its digest; the number for a claim stored before digests)."""
+        if self.member_id is None or holder_status in ENDED:
+            return False  # released, or the holder left (or was rejected) but the release was lost
         # No member stream, or a holder whose NIK is another one (a correction that claimed this
         # NIK and crashed before recording it, or moved off it and lost the release): give an
         # unfinished request time to complete, then let the NIK go.
-        if holder_status is None or (holder_nik is not None and holder_nik != self.id.split(":", 1)[1]):
-            return _instant(now) - _instant(self.claimed_at) > ORPHAN_CLAIM_AFTER
-        return False
+        if holder_status is None or (holder_key is not None and holder_key != self.id.split(":", 1)[1]):
+            return _instant(now) - _instant(self.claimed_at) <= ORPHAN_CLAIM_AFTER
+        return True
 
     def release(self, member_id: str) -> None:
         if self.member_id == member_id:
-            self.trigger("NikReleased", cooperative_id=self.cooperative_id, nik=self.id.split(":", 1)[1],
+            self.trigger("NikReleased", cooperative_id=self.cooperative_id, nik_digest=self.nik_digest,
                          member_id=member_id)
 
     def apply_NikClaimed(self, data: dict) -> None:
         self.cooperative_id = data["cooperative_id"]
         self.member_id = data["member_id"]
         self.claimed_at = data["claimed_at"]
+        self.nik_digest = data["nik_digest"]
 
     def apply_NikReleased(self, data: dict) -> None:
         self.member_id = None

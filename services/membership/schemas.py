@@ -10,6 +10,7 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 from shared.registry import EventRegistry
 
 from .domain import DEFAULT_BYLAWS, EXIT_REASONS, KINDS, REGENCIES, SHU_POOLS, nik_problem
+from .nik import PRIVATE_FIELDS, nik_digest
 
 registry = EventRegistry("membership")
 
@@ -123,6 +124,14 @@ class AnnualMeetingSchema(Schema):
     held_on = fields.Date(required=True, validate=_not_in_future)
     attendees = fields.Integer(required=True, strict=True, validate=Range(min=0))
     shu_allocation = fields.Nested(ShuAllocationSchema, required=True)
+
+
+class AnnualMeetingCorrectionSchema(Schema):
+    """PATCH of a recorded RAT: any of its facts; the others stay as recorded."""
+
+    held_on = fields.Date(validate=_not_in_future)
+    attendees = fields.Integer(strict=True, validate=Range(min=0))
+    shu_allocation = fields.Nested(ShuAllocationSchema)
 
 
 class CooperativeFiltersSchema(Schema):
@@ -315,19 +324,60 @@ class MemberDetailsCorrected(_Event):
     nik = fields.String(validate=_nik)
 
 
-@registry.event("NikClaimed")
-class NikClaimed(_Event):
+class NikClaimedV1(_Event):
     cooperative_id = fields.String(required=True)
     nik = fields.String(required=True, validate=_nik)
     member_id = fields.String(required=True)
     claimed_at = fields.String(required=True)
 
 
-@registry.event("NikReleased")
-class NikReleased(_Event):
+class NikReleasedV1(_Event):
     cooperative_id = fields.String(required=True)
     nik = fields.String(required=True, validate=_nik)
     member_id = fields.String(required=True)
+
+
+registry.register("NikClaimed", NikClaimedV1, version=1)
+registry.register("NikReleased", NikReleasedV1, version=1)
+
+
+@registry.event("NikClaimed", version=2)
+class NikClaimed(_Event):
+    """v2: the keyed hash of the NIK (services/membership/nik.py), never the number."""
+
+    cooperative_id = fields.String(required=True)
+    nik_digest = fields.String(required=True, validate=Length(equal=64))
+    member_id = fields.String(required=True)
+    claimed_at = fields.String(required=True)
+
+
+@registry.event("NikReleased", version=2)
+class NikReleased(_Event):
+    cooperative_id = fields.String(required=True)
+    nik_digest = fields.String(required=True, validate=Length(equal=64))
+    member_id = fields.String(required=True)
+
+
+@registry.upcaster("NikClaimed", from_version=1)
+def _claimed_nik_hashed(payload: dict) -> dict:
+    return _nik_hashed(payload)
+
+
+@registry.upcaster("NikReleased", from_version=1)
+def _released_nik_hashed(payload: dict) -> dict:
+    return _nik_hashed(payload)
+
+
+def _nik_hashed(payload: dict) -> dict:
+    """Claims stored with the number load (and publish) with its digest only."""
+    hashed = {key: value for key, value in payload.items() if key != "nik"}
+    return {**hashed, "nik_digest": nik_digest(payload["nik"])}
+
+
+# The member's own events keep the NIK (the member read model shows it to the board and the
+# member); what the relay publishes on kopnet.events never carries it (nik.py).
+for _name, _fields in PRIVATE_FIELDS.items():
+    registry.private(_name, *_fields)
 
 
 @registry.event("AnnualMeetingHeld")
@@ -339,6 +389,19 @@ class AnnualMeetingHeld(_Event):
     admitted_members = fields.Integer(required=True, strict=True)
     quorum_percent = fields.Integer(required=True, strict=True)
     shu_allocation = fields.Nested(ShuAllocationSchema, required=True)
+
+
+# A correction carries the whole corrected RAT (the same fields), so a reader needs no merge.
+registry.register("AnnualMeetingCorrected", AnnualMeetingHeld)
+
+
+@registry.event("FiscalYearCloseRecorded")
+class FiscalYearCloseRecorded(_Event):
+    """The ledger closed (or began closing) the year: its RAT can no longer be corrected."""
+
+    cooperative_id = fields.String(required=True)
+    fiscal_year = fields.Integer(required=True, strict=True)
+    source_event_id = fields.String(required=True)
 
 
 class _Recorded(_Event):

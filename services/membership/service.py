@@ -7,22 +7,29 @@ from shared.kernel import ServiceDefinition
 from shared.providers import KernelProvider, rpc
 
 from . import health_schemas  # noqa: F401 - registers the HealthRecord's events
-from .application import Membership
+from .application import Membership, close_policy
 from .domain import REGENCIES
 from .health_application import HealthQueries, health_record_policy
 from .health_view import CooperativeHealthView
+from .nik import warn_if_development_key
 from .projections import CooperativeDirectory, MemberList
 from .schemas import registry
 
 definition = ServiceDefinition("membership", registry,
                                projections=[CooperativeDirectory(), MemberList(), CooperativeHealthView()],
-                               policies=[health_record_policy])
+                               policies=[health_record_policy, close_policy])
 DEFAULT_REPORTING_TARGET = 60  # percent of registered cooperatives reporting online
+
+
+class MembershipKernel(KernelProvider):
+    def setup(self) -> None:
+        warn_if_development_key()  # KOPNET_NIK_KEY: the NIK claims' HMAC key (services/membership/nik.py)
+        super().setup()
 
 
 class MembershipService:
     name = "membership"
-    kernel = KernelProvider(definition)
+    kernel = MembershipKernel(definition)
     config = Config()
 
     @property
@@ -68,6 +75,10 @@ class MembershipService:
     @rpc
     def record_annual_meeting(self, cooperative_id, data, context=None):
         return self.membership.record_annual_meeting(cooperative_id, data, context)
+
+    @rpc
+    def correct_annual_meeting(self, cooperative_id, fiscal_year, data, context=None):
+        return self.membership.correct_annual_meeting(cooperative_id, fiscal_year, data, context)
 
     @rpc
     def network_health(self, today=None):

@@ -32,6 +32,7 @@ MATRIX = {
     "get_member": {"coop_admin_a", "member_a1"},
     **{action: {"coop_admin_a"} for action in ACTIONS},
     "record_annual_meeting": {"coop_admin_a"},
+    "correct_annual_meeting": {"coop_admin_a"},
     "network_health": {"network_admin"},
     "cooperative_health": {"network_admin", "coop_admin_a"},
     "network_dashboard": {"network_admin"},
@@ -53,7 +54,8 @@ def test_the_matrix_covers_every_route():
 def test_role_matrix(stack, world, role, route):
     spec = ROUTES[route]
     path = "/api/v1" + spec.path  # fill the template with cooperative A and its member m1
-    path = path.replace("{cooperative_id}", world.a).replace("{member_id}", world.m1).removeprefix("/api/v1")
+    path = path.replace("{cooperative_id}", world.a).replace("{member_id}", world.m1)
+    path = path.replace("{fiscal_year}", "2025").removeprefix("/api/v1")
     body = INVALID_BODY if spec.method in ("POST", "PATCH") else None
     answer = stack.call(spec.method, path, world.tokens[role], body)
     if role in MATRIX[route] and route in PROJECTED:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import random
 import uuid
@@ -380,7 +381,8 @@ def resend(config: dict, event: Envelope) -> None:
 
 
 def handled(service, outcome: str) -> float:
-    [subscriber] = service.kernel.subscribers
+    # health-record, not ledger-closes (the RAT's close), which also sees ledger.FiscalYearClosed
+    [subscriber] = [s for s in service.kernel.subscribers if s.subscription.name == "health-record"]
     return subscriber.metrics.messages.labels(
         subscriber.service, subscriber.subscription.name, outcome
     )._value.get()
@@ -457,3 +459,39 @@ def test_activity_and_a_rat_make_a_cooperative_healthy_in_its_profile_and_the_ne
     next_year = date(TODAY.year + 1, 12, 31).isoformat()  # RAT not held for this year, activity too old
     [later] = [r for r in rpc.network_health(next_year)["items"] if r["regency"] == "kota-banjar"]
     assert (later["active"], later["rat_compliant"], later["healthy"]) == (0, 0, 0)
+    assert idle["id"] != cooperative["id"]
+
+
+def test_no_nik_leaves_membership_in_a_published_event_or_a_log_line(service, tap, caplog):
+    """UU PDP: every membership event published on kopnet.events (what every other service and the
+    partner feed receive) is free of the NIK, and so is the service's log at DEBUG; the board's
+    answers still show the number."""
+    caplog.set_level(logging.DEBUG)
+    published = tap("membership.#")
+    rpc = service.rpc
+    cooperative = register(rpc)["id"]
+    first, second = plausible_nik(), plausible_nik()
+    member = apply(rpc, cooperative, first)
+    assert member["nik"] == first  # the cooperative's board sees the number
+    refused("conflict", apply, rpc, cooperative, first)  # a duplicate (its error is logged)
+    corrected = rpc.correct_member(cooperative, member["id"], {"nik": second}, {"command_id": new_id()})
+    assert corrected["nik"] == second
+    assert wait_for(lambda: rpc.get_member(cooperative, member["id"])["nik"] == second, what="read model")
+    other = apply(rpc, cooperative, first)  # the old NIK was released by the correction
+    change(rpc, change(rpc, member, "admit"), "exit")
+    change(rpc, other, "reject")
+
+    def events_of_the_cooperative() -> list[tuple[str, bytes]]:
+        return [(Envelope.from_json(m.body).event_type, m.body) for m in published.messages
+                if Envelope.from_json(m.body).cooperative_id == cooperative]
+
+    expected = {"membership.MemberApplied", "membership.MemberDetailsCorrected", "membership.MemberExited",
+                "membership.MemberRejected", "membership.NikClaimed", "membership.NikReleased"}
+    wait_for(lambda: published.drain() and expected <= {kind for kind, _ in events_of_the_cooperative()},
+             what="the member's events published")
+    for kind, body in events_of_the_cooperative():
+        text = body.decode() if isinstance(body, bytes) else body
+        assert first not in text and second not in text, kind
+    applied = [Envelope.from_json(b) for kind, b in events_of_the_cooperative() if kind.endswith("MemberApplied")]
+    assert applied and all("nik" not in event.payload and event.payload["name"] for event in applied)
+    assert caplog.records and first not in caplog.text and second not in caplog.text

@@ -213,7 +213,7 @@ def live_stack(tmp_path_factory) -> Iterator[Stack]:
     amqp_uri, _vhost = _session_vhost(BROKER_URI)
     env = {"AMQP_URI": amqp_uri, "MONGODB_URI": MONGODB_URI, "KOPNET_DB_PREFIX": prefix,
            "KOPNET_BANK_DATABASE": f"{prefix}_bank", "KOPNET_JWT_SECRET": secrets.token_urlsafe(40),
-           "KOPNET_LOG_LEVEL": "WARNING"}
+           "KOPNET_NIK_KEY": secrets.token_urlsafe(40), "KOPNET_LOG_LEVEL": "WARNING"}
     ports: dict[str, int] = {}
     gateway_url = None
     for name in names:

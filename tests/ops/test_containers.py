@@ -49,7 +49,7 @@ def test_compose_runs_every_service_from_the_image_with_secrets_from_the_environ
     assert services["prometheus"]["image"].startswith("prom/prometheus:")
     # every credential is a required variable, never a value written here
     text = COMPOSE.read_text()
-    for secret in ("RABBITMQ_PASSWORD", "MONGODB_PASSWORD", "KOPNET_JWT_SECRET"):
+    for secret in ("RABBITMQ_PASSWORD", "MONGODB_PASSWORD", "KOPNET_JWT_SECRET", "KOPNET_NIK_KEY"):
         assert f"${{{secret}:?" in text
     assert not re.search(r"(PASS|PASSWORD|SECRET):\s+(?!\$\{)\S", text)
 

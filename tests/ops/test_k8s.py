@@ -114,7 +114,8 @@ def test_every_service_is_deployable(name):
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
     assert all("value" not in e for e in container["env"])
     assert {ref["name"] for ref in refs.values()} == {"kopnet-secrets"}
-    expected = {"AMQP_URI", "MONGODB_URI"} | ({"KOPNET_JWT_SECRET"} if name == "gateway" else set())
+    expected = {"AMQP_URI", "MONGODB_URI"} | ({"KOPNET_JWT_SECRET"} if name == "gateway" else set()) | (
+        {"KOPNET_NIK_KEY"} if name == "membership" else set())
     assert set(refs) == expected
     assert refs["AMQP_URI"]["key"] == ("FEED_AMQP_URI" if name == "feed" else "AMQP_URI")  # its admin user
     assert by_kind("Service")[name]["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]

@@ -151,7 +151,7 @@ def test_a_settled_contract_takes_no_payment():
 def test_murabahah_books_defer_the_margin_and_recognise_it_with_repayment_to_the_rupiah():
     c = contract(terms={**MURABAHAH, "cost": 10_000_001, "margin": 1_000_000, "tenor_months": 3})
     [disbursed] = events(c, "ContractDisbursed")
-    assert lines(disbursed["entry"]) == {("1104", None): 11_000_001, ("1101", None): -10_000_001,
+    assert lines(disbursed["entry"]) == {("1104", "m1"): 11_000_001, ("1101", None): -10_000_001,
                                          ("2107", None): -1_000_000}
     recognised = []
     for n, amount in enumerate([3_666_667, 3_666_667, 3_666_667]):
@@ -212,7 +212,7 @@ def test_mudharabah_profit_is_shared_by_nisbah_and_a_loss_borne_by_the_capital_p
     assert paid["profit_shares"] == [{"period_end": "2026-01-31", "amount": 400_001}]
     assert lines(paid["entry"])[("4103", "m1")] == -400_001  # the member's jasa usaha
     c.report_profit("2026-02-28", -500_000, False, TODAY)
-    assert lines(events(c, "ProfitReported")[-1]["entry"]) == {("5104", None): 500_000, ("1103", None): -500_000}
+    assert lines(events(c, "ProfitReported")[-1]["entry"]) == {("5104", None): 500_000, ("1103", "m1"): -500_000}
     assert c.outstanding == 4_500_000
     c.report_profit("2026-03-31", -300_000, True, TODAY)   # negligence: the member bears it
     assert c.outstanding == 4_500_000 and events(c, "ProfitReported")[-1]["entry"] is None
@@ -240,7 +240,7 @@ def test_ijarah_rent_is_income_and_ownership_passes_only_by_a_transfer_at_the_en
     assert lines(events(c, "PaymentReceived")[-1]["entry"]) == {("1101", None): 3_000_000,
                                                                  ("4105", "m1"): -3_000_000}
     [transfer] = events(c, "OwnershipTransferred")
-    assert lines(transfer["entry"]) == {("5102", None): 2_400_000, ("1105", None): -2_400_000}
+    assert lines(transfer["entry"]) == {("5102", None): 2_400_000, ("1105", "m1"): -2_400_000}
 
 
 def test_qardh_repays_the_principal_only_with_one_admin_fee_at_disbursement():
@@ -248,7 +248,7 @@ def test_qardh_repays_the_principal_only_with_one_admin_fee_at_disbursement():
     c = contract("qardh", terms)
     assert sum(i["amount"] for i in c.schedule) == 1_000_000
     assert lines(events(c, "ContractDisbursed")[0]["entry"]) == {
-        ("1103", None): 1_000_000, ("1101", None): -975_000, ("4104", None): -25_000}
+        ("1103", "m1"): 1_000_000, ("1101", None): -975_000, ("4104", None): -25_000}
 
 
 def test_rahn_storage_fee_is_fixed_per_month_and_paid_first_within_an_instalment():
@@ -258,7 +258,7 @@ def test_rahn_storage_fee_is_fixed_per_month_and_paid_first_within_an_instalment
     assert [i["amount"] for i in c.schedule] == [1_015_000] * 3
     c.pay("p1", 20_000, "2026-01-20", TODAY)
     assert lines(events(c, "PaymentReceived")[-1]["entry"]) == {
-        ("1101", None): 20_000, ("4105", "m1"): -15_000, ("1103", None): -5_000}
+        ("1101", None): 20_000, ("4105", "m1"): -15_000, ("1103", "m1"): -5_000}
 
 
 # -- partners, kafalah, write-off ------------------------------------------------------------------
@@ -289,5 +289,5 @@ def test_write_off_clears_the_receivable_and_the_unrecognised_margin():
     c.pay("p1", 3_000_000, "2026-01-20", TODAY)
     c.write_off("2026-06-30", TODAY)
     assert lines(events(c, "ContractWrittenOff")[0]["entry"]) == {
-        ("1104", None): -9_000_000, ("2107", None): 1_500_000, ("5104", None): 7_500_000}
+        ("1104", "m1"): -9_000_000, ("2107", None): 1_500_000, ("5104", None): 7_500_000}
     refused("illegal_transition", c.pay, "p2", 1, "2026-07-01", TODAY)

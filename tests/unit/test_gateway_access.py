@@ -36,6 +36,7 @@ MATRIX = {
     "get_member": {"coop_admin_a", "member_a1"},
     **{action: {"coop_admin_a"} for action in ACTIONS},
     "record_annual_meeting": {"coop_admin_a"},
+    "correct_annual_meeting": {"coop_admin_a"},
     "network_health": {"network_admin"},
     "cooperative_health": {"network_admin", "coop_admin_a"},
     "network_dashboard": {"network_admin"},
@@ -50,7 +51,8 @@ def test_the_matrix_covers_every_route():
 @pytest.mark.parametrize("route", sorted(MATRIX))
 @pytest.mark.parametrize("who", sorted(PRINCIPALS))
 def test_role_matrix(route, who):
-    path = {name: {"cooperative_id": A, "member_id": "m1"}[name] for name in ROUTES[route].path_names}
+    path = {name: {"cooperative_id": A, "member_id": "m1", "fiscal_year": "2025"}[name]
+            for name in ROUTES[route].path_names}
     assert ROUTES[route].allow(PRINCIPALS[who], path) is (who in MATRIX[route])
 
 

@@ -161,3 +161,28 @@ def test_replaying_the_events_gives_the_same_state():
     opened.open("coop-1", "2020-01-01", 100_000, 25_000, 0)
     opened.replay(account.pending_events)
     assert opened.snapshot_state() == account.snapshot_state()
+
+
+GROWN = {"2107", "2108", "4105", "5103", "5104", "5105"}  # added to the default chart by financing
+
+
+def test_books_opened_before_the_chart_grew_have_every_default_account():
+    old_chart = [{"code": code, "name": name, "type": kind} for code, name, kind in DEFAULT_CHART
+                 if code not in GROWN]
+    opened = DomainEvent("BooksOpened", {"cooperative_id": "coop-1", "name": "Koperasi Lama",
+                                         "opened_on": "2019-01-01", "accounts": old_chart})
+    renamed = DomainEvent("AccountRenamed", {"cooperative_id": "coop-1", "code": "1101", "name": "Kas besar"})
+    aggregate = Books("coop-1")
+    aggregate.replay([opened, renamed])
+    assert set(aggregate.chart) == {code for code, _, _ in DEFAULT_CHART}
+    assert aggregate.chart["2108"]["type"] == "liability" and aggregate.chart["1101"]["name"] == "Kas besar"
+    aggregate.mark_saved()
+    aggregate.post("e1", "2026-02-03", "partner funds", [
+        {"account": "1101", "debit": 700}, {"account": "2108", "credit": 700}], TODAY)
+    # a default account removed stays removed, also when the books come back from a snapshot
+    aggregate.remove_account("5105")
+    restored = Books.from_snapshot(aggregate.snapshot_state())
+    assert "5105" not in restored.chart and "2108" in restored.chart
+    # a snapshot taken before the default chart grew (and before `defaults` existed) is replayed
+    old_state = {k: v for k, v in aggregate.snapshot_state().items() if k != "defaults"}
+    assert Books.from_snapshot(old_state).version == 0

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from services.ledger.accounting import CURRENT_SHU, RESERVE, SHU_PAYABLE
 from services.ledger.claims import exit_netting
 from shared.aggregate import DomainError
-from tests.support.ledger_memory import MemoryLedger
+from tests.support.ledger_memory import ALLOCATION, MemoryLedger, membership_event
 
 COOP = "coop-shu"
 
@@ -234,3 +234,27 @@ def test_exit_netting_never_takes_more_than_is_owed_or_returned_and_balances(rec
     assert netted.get("1103", 0) <= receivable and netted.get("1104", 0) <= financing
     assert sum(x["debit"] for x in lines) == sum(x["credit"] for x in lines)
     assert all(x["debit"] >= 0 and x["credit"] >= 0 and (x["debit"] > 0) != (x["credit"] > 0) for x in lines)
+
+
+def test_a_corrected_rat_is_what_the_close_distributes_and_after_the_close_it_stands(ledger):
+    ledger.rat(COOP, 2025)
+    everything_to_reserve = {"reserve": 100, "jasa_modal": 0, "jasa_usaha": 0, "board": 0, "staff": 0,
+                             "education": 0, "social": 0}
+    ledger.deliver(membership_event("AnnualMeetingCorrected", cooperative_id=COOP, fiscal_year=2025,
+                                    held_on="2026-03-05", attendees=10, admitted_members=10, quorum_percent=50,
+                                    shu_allocation=everything_to_reserve))
+    assert ledger.books(COOP).resolutions["2025"] == {"held_on": "2026-03-05",
+                                                      "shu_allocation": everything_to_reserve}
+    result = ledger.close(COOP, 2025)
+    assert result["pools"]["reserve"] == 1_000_001 and result["members"] == []
+    # distributed on the corrected RAT date
+    assert ledger.balance(COOP, RESERVE, "2026-03-04") == 0
+    assert ledger.balance(COOP, RESERVE, "2026-03-05") == 1_000_001
+    # a correction arriving after the close is not applied (membership refuses it first: 422)
+    ledger.deliver(membership_event("AnnualMeetingCorrected", cooperative_id=COOP, fiscal_year=2025,
+                                    held_on="2026-03-09", attendees=10, admitted_members=10, quorum_percent=50,
+                                    shu_allocation=ALLOCATION))
+    assert ledger.books(COOP).resolutions["2025"]["held_on"] == "2026-03-05"
+    with pytest.raises(DomainError) as caught:
+        ledger.books(COOP).correct_resolution(2025, "2026-03-09", ALLOCATION)
+    assert caught.value.code == "fiscal_year_closed"

@@ -15,6 +15,7 @@ from services.membership.domain import (
     NikClaim,
     quorum_reached,
 )
+from services.membership.nik import nik_digest
 from services.membership.schemas import (
     AnnualMeetingSchema,
     CooperativeRegistrationSchema,
@@ -24,6 +25,8 @@ from services.membership.schemas import (
 from shared.aggregate import Aggregate, DomainError, DomainEvent
 
 TODAY = date(2026, 6, 15)
+NIK_DIGEST = nik_digest("3201234512900123")
+CLAIM_ID = f"c1:{NIK_DIGEST}"
 ALLOCATION = {"reserve": 40, "jasa_modal": 20, "jasa_usaha": 25, "board": 5, "staff": 5, "education": 5}
 
 
@@ -221,7 +224,7 @@ CLAIMED = (
     "NikClaimed",
     {
         "cooperative_id": "c1",
-        "nik": "3201234512900123",
+        "nik_digest": NIK_DIGEST,
         "member_id": "m1",
         "claimed_at": "2026-06-15T01:00:00.000Z",
     },
@@ -232,15 +235,15 @@ def claim(
     aggregate: NikClaim, member_id: str, holder_status: str | None, now="2026-06-15T01:01:00.000Z"
 ) -> None:
     aggregate.claim(
-        cooperative_id="c1", nik="3201234512900123", member_id=member_id, holder_status=holder_status, now=now
+        cooperative_id="c1", nik_digest=NIK_DIGEST, member_id=member_id, holder_status=holder_status, now=now
     )
 
 
 def test_a_nik_is_claimed_once_and_a_retry_by_the_holder_is_a_no_op():
-    fresh = NikClaim("c1:3201234512900123")
+    fresh = NikClaim(CLAIM_ID)
     claim(fresh, "m1", None)
     assert [name for name, _ in emitted(fresh)] == ["NikClaimed"]
-    held = given(NikClaim, "c1:3201234512900123", CLAIMED)
+    held = given(NikClaim, CLAIM_ID, CLAIMED)
     claim(held, "m1", "applied")
     assert emitted(held) == []
     for status in ("applied", "admitted", "suspended"):
@@ -248,7 +251,7 @@ def test_a_nik_is_claimed_once_and_a_retry_by_the_holder_is_a_no_op():
 
 
 def test_a_released_claim_can_be_claimed_again():
-    claim_ = given(NikClaim, "c1:3201234512900123", CLAIMED)
+    claim_ = given(NikClaim, CLAIM_ID, CLAIMED)
     claim_.release("m2")  # not the holder: nothing
     assert emitted(claim_) == []
     claim_.release("m1")
@@ -258,10 +261,10 @@ def test_a_released_claim_can_be_claimed_again():
 
 
 def test_an_exited_holder_or_a_long_orphaned_claim_gives_the_nik_up():
-    claim(exited := given(NikClaim, "c1:3201234512900123", CLAIMED), "m2", "exited")
+    claim(exited := given(NikClaim, CLAIM_ID, CLAIMED), "m2", "exited")
     assert exited.member_id == "m2"
-    refused("conflict", lambda: claim(given(NikClaim, "c1:3201234512900123", CLAIMED), "m2", None))
-    orphaned = given(NikClaim, "c1:3201234512900123", CLAIMED)
+    refused("conflict", lambda: claim(given(NikClaim, CLAIM_ID, CLAIMED), "m2", None))
+    orphaned = given(NikClaim, CLAIM_ID, CLAIMED)
     claim(orphaned, "m2", None, now="2026-06-15T01:06:00.000Z")
     assert orphaned.member_id == "m2"
 
@@ -357,3 +360,37 @@ def test_request_schemas_apply_defaults_and_reject_unknown_or_malformed_input():
     assert "shu_allocation" in AnnualMeetingSchema().validate(
         {**meeting, "shu_allocation": {**ALLOCATION, "zakat": 0}}
     )
+
+
+def correct(cooperative: Cooperative, **changes) -> None:
+    recorded = cooperative.annual_meetings["2025"]
+    arguments = {"fiscal_year": 2025, "held_on": recorded["held_on"], "attendees": recorded["attendees"],
+                 "shu_allocation": recorded["shu_allocation"], "admitted_members": recorded["admitted_members"],
+                 **changes}
+    cooperative.correct_annual_meeting(**arguments)
+
+
+def test_a_rat_is_corrected_whole_by_the_same_rules_until_the_ledger_closes_its_year():
+    cooperative = given(Cooperative, "c1", REGISTERED)
+    hold(cooperative)
+    cooperative.mark_saved()
+    corrected = {**ALLOCATION, "reserve": 30, "social": 10}
+    correct(cooperative, attendees=7, shu_allocation=corrected)
+    [(name, data)] = emitted(cooperative)
+    assert name == "AnnualMeetingCorrected"
+    assert data["attendees"] == 7 and data["shu_allocation"] == corrected
+    assert data["held_on"] == cooperative.annual_meetings["2025"]["held_on"]  # the rest stays
+    assert cooperative.annual_meetings["2025"]["attendees"] == 7
+    cooperative.mark_saved()
+    correct(cooperative)  # nothing changed: nothing recorded
+    assert emitted(cooperative) == []
+    # the recording rules hold for a correction too
+    refused("quorum_not_reached", lambda: correct(cooperative, attendees=5))
+    assert "held_on" in refused("validation_error", lambda: correct(cooperative, held_on="2025-12-31")).fields
+    refused("validation_error", lambda: correct(cooperative, shu_allocation={**ALLOCATION, "reserve": 41}))
+    refused("not_found", lambda: correct(cooperative, fiscal_year=2024))
+    # the ledger's close (FiscalYearClosing or Closed, whichever comes first) makes the RAT final
+    cooperative.record_fiscal_year_closed(2025, "ledger-event-1")
+    cooperative.record_fiscal_year_closed(2025, "ledger-event-2")
+    assert [name for name, _ in emitted(cooperative)] == ["FiscalYearCloseRecorded"]
+    refused("fiscal_year_closed", lambda: correct(cooperative, attendees=8))

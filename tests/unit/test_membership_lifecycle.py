@@ -10,6 +10,7 @@ from hypothesis import given as for_all
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from services.membership.nik import nik_digest
 from services.membership.domain import EXIT_REASONS, Member, NikClaim, nik_problem
 from services.membership.schemas import MemberApplicationSchema, MemberCorrectionSchema, registry
 from shared.envelope import Envelope
@@ -131,19 +132,19 @@ def test_a_correction_needs_something_valid():
 def test_a_rejected_holder_gives_the_nik_up_and_a_holder_on_another_nik_after_a_while():
     claimed_at = CLAIMED[1]["claimed_at"]
     later = (date.fromisoformat(claimed_at[:10]) + timedelta(days=1)).isoformat() + "T00:00:00.000Z"
-    rejected = given(NikClaim, f"c1:{NIK}", CLAIMED)
-    rejected.claim(cooperative_id="c1", nik=NIK, member_id="m2", holder_status="rejected", now=claimed_at)
+    rejected = given(NikClaim, f"c1:{nik_digest(NIK)}", CLAIMED)
+    rejected.claim(cooperative_id="c1", nik_digest=nik_digest(NIK), member_id="m2", holder_status="rejected", now=claimed_at)
     assert rejected.member_id == "m2"
-    moved = given(NikClaim, f"c1:{NIK}", CLAIMED)
-    refused("conflict", lambda: moved.claim(cooperative_id="c1", nik=NIK, member_id="m2",
+    moved = given(NikClaim, f"c1:{nik_digest(NIK)}", CLAIMED)
+    refused("conflict", lambda: moved.claim(cooperative_id="c1", nik_digest=nik_digest(NIK), member_id="m2",
                                             holder_status="admitted", now=claimed_at,
-                                            holder_nik="3273015501850001"))
-    moved.claim(cooperative_id="c1", nik=NIK, member_id="m2", holder_status="admitted", now=later,
-                holder_nik="3273015501850001")
+                                            holder_digest=nik_digest("3273015501850001")))
+    moved.claim(cooperative_id="c1", nik_digest=nik_digest(NIK), member_id="m2", holder_status="admitted", now=later,
+                holder_digest=nik_digest("3273015501850001"))
     assert moved.member_id == "m2"
-    kept = given(NikClaim, f"c1:{NIK}", CLAIMED)
-    refused("conflict", lambda: kept.claim(cooperative_id="c1", nik=NIK, member_id="m2",
-                                           holder_status="admitted", now=later, holder_nik=NIK))
+    kept = given(NikClaim, f"c1:{nik_digest(NIK)}", CLAIMED)
+    refused("conflict", lambda: kept.claim(cooperative_id="c1", nik_digest=nik_digest(NIK), member_id="m2",
+                                           holder_status="admitted", now=later, holder_digest=nik_digest(NIK)))
 
 
 # -- the RAT's quorum counts the members admitted on its day -------------------------------------
