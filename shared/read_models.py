@@ -15,7 +15,7 @@ mongoengine registered for it (store_connection.connect: one alias per URI and d
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mongoengine import Document, StringField
 from mongoengine.queryset import QuerySet
@@ -39,7 +39,7 @@ class ReadModel(Document):
     `map_reduce` use the class's default connection, which kopnet never registers, so they
     fail (ConnectionFailure) rather than read or write the wrong database."""
 
-    meta = {"abstract": True, "strict": False}
+    meta: ClassVar[dict[str, Any]] = {"abstract": True, "strict": False}
     id = StringField(primary_key=True)  # the document's `_id`
 
 
