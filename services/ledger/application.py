@@ -18,13 +18,13 @@ from shared.aggregate import Aggregate, DomainError, not_found
 from shared.application import Application, CommandContext, Outcome
 from shared.envelope import Envelope, derived_id
 from shared.eventstore import StoreUnavailable
-from shared.projection import read_model
+from shared.projection import documents
 from shared.validation import validated as validate_request
 
 from . import reports
 from .accounting import NORMAL_BALANCE
 from .domain import Books, SavingsAccount
-from .projections import JOURNAL_DAYS, MEMBER_MOVEMENTS, SHU_RESULTS
+from .projections import JOURNAL_DAYS, MEMBER_MOVEMENTS, SHU_RESULTS, JournalDay, MemberMovement, ShuResult
 from .schemas import (
     AccountRequestSchema,
     FiscalYearSchema,
@@ -175,8 +175,8 @@ class Ledger:
         self._account(cooperative_id, member_id)
         end = period["to"] or self.today().isoformat()
         start = period["from_"] or f"{end[:4]}-01-01"
-        docs = read_model(self.database, MEMBER_MOVEMENTS, "member_movements").find(
-            {"cooperative_id": cooperative_id, "member_id": member_id})
+        docs = documents(self.database, MemberMovement, MEMBER_MOVEMENTS).filter(
+            cooperative_id=cooperative_id, member_id=member_id).as_pymongo()
         return {"cooperative_id": cooperative_id, "member_id": member_id,
                 **reports.member_statement(docs, start, end)}
 
@@ -232,8 +232,8 @@ class Ledger:
 
     def get_shu(self, cooperative_id: str, fiscal_year: Any, member_id: str | None = None) -> dict[str, Any]:
         year = validated(FiscalYearSchema, {"fiscal_year": fiscal_year})["fiscal_year"]
-        results = read_model(self.database, SHU_RESULTS, "shu_results")
-        doc = results.find_one({"_id": f"{cooperative_id}|{year}"})
+        results = documents(self.database, ShuResult, SHU_RESULTS)
+        doc = results.filter(pk=f"{cooperative_id}|{year}").as_pymongo().first()
         if doc is None:
             if str(year) not in self._books(cooperative_id).closed_years:  # a fresh read
                 raise DomainError("not_found", f"fiscal year {year} of {cooperative_id} is not closed")
@@ -242,8 +242,8 @@ class Ledger:
                 if time.monotonic() > deadline:
                     raise StoreUnavailable("the SHU result is still being recorded; try again")
                 time.sleep(0.02)
-                doc = read_model(self.database, SHU_RESULTS, "shu_results").find_one(
-                    {"_id": f"{cooperative_id}|{year}"})
+                doc = documents(self.database, ShuResult, SHU_RESULTS).filter(
+                    pk=f"{cooperative_id}|{year}").as_pymongo().first()
         result = {key: doc[key] for key in SHU_FIELDS}
         if member_id is not None:
             result["members"] = [row for row in result["members"] if row["member_id"] == member_id]
@@ -281,5 +281,5 @@ class Ledger:
         return account
 
     def _days(self, cooperative_id: str, end: str):
-        return read_model(self.database, JOURNAL_DAYS, "journal_days").find(
-            {"cooperative_id": cooperative_id, "date": {"$lte": end}})
+        return documents(self.database, JournalDay, JOURNAL_DAYS).filter(
+            cooperative_id=cooperative_id, date__lte=end).as_pymongo()

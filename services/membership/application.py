@@ -17,7 +17,7 @@ from shared.consumer import Subscription
 from shared.envelope import Envelope, derived_id, utc_now
 from shared.eventstore import StoreUnavailable
 from shared.kernel import Kernel
-from shared.projection import read_model
+from shared.projection import documents
 from shared.validation import validated
 
 from .domain import (
@@ -29,7 +29,7 @@ from .domain import (
     counts_as_activity,
     health,
 )
-from .projections import DIRECTORY, MEMBER_LIST, member_view, page, profile
+from .projections import DIRECTORY, MEMBER_LIST, CooperativeEntry, MemberEntry, member_view, page, profile
 from .schemas import (
     AnnualMeetingSchema,
     CooperativeFiltersSchema,
@@ -71,7 +71,7 @@ class Membership:
         return profile(outcome.aggregate.snapshot_state(), today)
 
     def get_cooperative(self, cooperative_id: str) -> dict:
-        doc = self._directory().find_one({"_id": cooperative_id})
+        doc = self._directory().filter(pk=cooperative_id).as_pymongo().first()
         if doc is None:
             # Just registered and not yet projected (read models lag by milliseconds): a
             # client that creates and then reads must not get a 404.
@@ -88,13 +88,13 @@ class Membership:
         paging = self._paging(limit, cursor)
         query: dict[str, Any] = {key: wanted[key] for key in ("regency", "kind", "status") if key in wanted}
         if "ids" in wanted:
-            query["_id"] = {"$in": wanted["ids"]}
+            query["pk__in"] = wanted["ids"]
         today = self.today()
 
         def keep(doc: dict) -> bool:  # healthy depends on today, so it is filtered here
             return "healthy" not in wanted or health(doc, today)["healthy"] == wanted["healthy"]
 
-        docs, after = page(self._directory(), query, paging["limit"], paging["cursor"], keep)
+        docs, after = page(self._directory().filter(**query), paging["limit"], paging["cursor"], keep)
         return {"items": [profile(doc, today) for doc in docs], "next": after}
 
     def cooperative_bylaws(self, cooperative_id: str) -> dict:
@@ -104,7 +104,7 @@ class Membership:
         day = self._day(today, "today")
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         # Dissolved cooperatives are no longer part of the network the regulator watches.
-        for doc in self._directory().find({"status": "active"}):
+        for doc in self._directory().filter(status="active").no_cache().as_pymongo():
             row = rows.setdefault((doc["regency"], doc["kind"]), {
                 "regency": doc["regency"], "kind": doc["kind"], "registered": 0, "active": 0,
                 "rat_compliant": 0, "reporting_online": 0, "healthy": 0})
@@ -165,7 +165,8 @@ class Membership:
         return member.to_dict()
 
     def get_member(self, cooperative_id: str, member_id: str) -> dict:
-        doc = read_model(self.kernel.database, MEMBER_LIST, "members").find_one({"_id": member_id})
+        members = documents(self.kernel.database, MemberEntry, MEMBER_LIST)
+        doc = members.filter(pk=member_id).as_pymongo().first()
         if doc is None:  # applied a moment ago, not yet projected
             return self._member(cooperative_id, member_id).to_dict()
         if doc["cooperative_id"] != cooperative_id:
@@ -178,7 +179,7 @@ class Membership:
         query: dict[str, Any] = {"cooperative_id": cooperative_id}
         if status is not None:
             query["status"] = validated(MemberListFiltersSchema, {"status": status})["status"]
-        docs, after = page(read_model(self.kernel.database, MEMBER_LIST, "members"), query,
+        docs, after = page(documents(self.kernel.database, MemberEntry, MEMBER_LIST).filter(**query),
                            paging["limit"], paging["cursor"])
         return {"items": [member_view(doc) for doc in docs], "next": after}
 
@@ -219,7 +220,7 @@ class Membership:
             if time.monotonic() > deadline:
                 raise StoreUnavailable("the member count is still catching up; nothing was stored, try again")
             time.sleep(0.01)
-        doc = self._directory().find_one({"_id": cooperative_id}, {"admitted_members": 1})
+        doc = self._directory().filter(pk=cooperative_id).only("admitted_members").as_pymongo().first()
         return doc["admitted_members"] if doc else 0
 
     # -- health inputs from other services' events (a policy) ---------------------------------
@@ -254,7 +255,7 @@ class Membership:
         return outcome
 
     def _directory(self):
-        return read_model(self.kernel.database, DIRECTORY, "cooperatives")
+        return documents(self.kernel.database, CooperativeEntry, DIRECTORY)
 
     def _existing_cooperative(self, cooperative_id: str) -> Cooperative:
         cooperative = self.app.load(Cooperative, cooperative_id)

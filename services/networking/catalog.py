@@ -9,11 +9,11 @@ from typing import Any
 from shared.aggregate import DomainError
 from shared.application import CommandContext
 from shared.envelope import derived_id, utc_now
-from shared.projection import read_model
+from shared.projection import documents
 from shared.validation import validated
 
 from .domain import Cooperative, Product
-from .projections import CATALOG, DISSOLVED
+from .projections import CATALOG, DISSOLVED, CatalogTerm, ProductRow
 from .schemas import CatalogQuerySchema, ChangeProductSchema, ListProductSchema
 from .search import search
 
@@ -58,20 +58,20 @@ class CatalogUseCases:
     def search(self, query: Any) -> dict[str, Any]:
         """One page of hits; `next` is the offset of the following page (opaque to clients)."""
         filters = validated(CatalogQuerySchema, query)
-        terms = read_model(self.database, CATALOG, "catalog_terms")
+        terms = documents(self.database, CatalogTerm, CATALOG).as_pymongo()
         cache: dict[str, dict[str, int]] = {}
 
         def postings(term: str) -> dict[str, int]:
             if term not in cache:
-                cache[term] = (terms.find_one({"_id": term}) or {}).get("ids", {})
+                cache[term] = (terms.filter(pk=term).first() or {}).get("ids", {})
             return cache[term]
 
-        dissolved = set((terms.find_one({"_id": DISSOLVED}) or {}).get("ids", {}))
+        dissolved = set((terms.filter(pk=DISSOLVED).first() or {}).get("ids", {}))
         hits = search(filters, postings, dissolved)
         start, limit = _offset(filters["cursor"]), filters["limit"]
         page = hits[start:start + limit]
-        products = read_model(self.database, CATALOG, "products")
-        found = {doc["_id"]: doc for doc in (products.find_one({"_id": pid}) for pid in page) if doc}
+        products = documents(self.database, ProductRow, CATALOG).as_pymongo()
+        found = {doc["_id"]: doc for doc in (products.filter(pk=pid).first() for pid in page) if doc}
         items = [{**{key: found[pid].get(key) for key in ITEM_FIELDS},
                   "stock_available": found[pid]["available"]} for pid in page if pid in found]
         more = start + limit < len(hits)
