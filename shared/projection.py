@@ -8,9 +8,9 @@ path services use.
 from __future__ import annotations
 
 from .projection_runner import GENERATIONS_TTL, ProjectionRunner
-from .read_models import META, Projection, generation, read_model
+from .read_models import META, Projection, ReadModel, create_indexes, documents, generation, read_model
 from .rebuild import rebuild
 from .view import View, apply_events, store_changes
 
-__all__ = ["GENERATIONS_TTL", "META", "Projection", "ProjectionRunner", "View", "apply_events", "generation",
-           "read_model", "rebuild", "store_changes"]
+__all__ = ["GENERATIONS_TTL", "META", "Projection", "ProjectionRunner", "ReadModel", "View", "apply_events",
+           "create_indexes", "documents", "generation", "read_model", "rebuild", "store_changes"]

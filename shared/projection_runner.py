@@ -24,7 +24,7 @@ from .checkpoints import Checkpoints
 from .envelope import Envelope
 from .eventstore import Commit, EventStore, StoreUnavailable
 from .metrics import Metrics
-from .read_models import META, Projection, generation
+from .read_models import META, Projection, create_indexes, generation
 from .recent import RecentCommits
 from .view import View, apply_events, store_changes
 
@@ -150,7 +150,8 @@ class ProjectionRunner:
         for projection in self.projections:
             gen = switched.get(projection.name, 1)
             name = f"projection:{projection.name}:g{gen}"
-            if name not in self._checkpoints:
+            if name not in self._checkpoints:  # a generation first seen while holding the lock
+                create_indexes(self.database, gen, projection)
                 self._checkpoints[name] = self.checkpoints.load(name)
             states.append((projection, gen, self._checkpoints[name]))
         return states

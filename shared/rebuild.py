@@ -12,7 +12,7 @@ from typing import Any
 from .checkpoints import Checkpoints
 from .envelope import Envelope
 from .eventstore import EventStore
-from .read_models import META, Projection, generation
+from .read_models import META, Projection, create_indexes, generation
 from .view import View, apply_events
 
 
@@ -49,6 +49,7 @@ def rebuild(store: EventStore, projection: Projection,
     for collection, documents in by_collection.items():
         for start in range(0, len(documents), 1000):
             database[f"{collection}__g{new}"].insert_many(documents[start:start + 1000], ordered=False)
+    create_indexes(database, new, projection)  # before readers switch to it
     Checkpoints(database).save(f"projection:{projection.name}:g{new}", last_position)
     database[META].replace_one({"_id": projection.name}, {"_id": projection.name, "generation": new},
                                 upsert=True)

@@ -11,15 +11,17 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from mongoengine import Q
+
 from shared.aggregate import DomainError, not_found
 from shared.application import Application, CommandContext
 from shared.envelope import derived_id
-from shared.projection import read_model
+from shared.projection import documents
 from shared.validation import validated
 
 from .domain import Contract, Partner
 from .lifecycle import ACTIVE
-from .projections import CONTRACTS, PARTNERS
+from .projections import CONTRACTS, PARTNERS, ContractEntry, PartnerEntry
 from .schemas import (
     ApplicationRequestSchema,
     ClaimRequestSchema,
@@ -81,7 +83,7 @@ class Financing:
         return self._partner_view(partner)
 
     def list_partners(self, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-        return self._page(read_model(self.database, PARTNERS, "partners"), {}, limit, cursor,
+        return self._page(documents(self.database, PartnerEntry, PARTNERS), limit, cursor,
                           lambda doc: {key: doc[key] for key in ("id", "name", "kind")})
 
     @staticmethod
@@ -161,7 +163,8 @@ class Financing:
         become late and are charged their late fee. Once per contract and day (the command id is
         derived from both), and each instalment at most once ever (the domain's rule)."""
         day, changed = on.isoformat(), 0
-        for doc in read_model(self.database, CONTRACTS, "contracts").find({"status": {"$in": list(ACTIVE)}}):
+        active = documents(self.database, ContractEntry, CONTRACTS).filter(status__in=list(ACTIVE))
+        for doc in active.only("id").as_pymongo():
             contract_id = doc["_id"]
             context = CommandContext.new(command_id=derived_id("financing-sweep", f"{contract_id}:{day}"))
             outcome = self.app.execute(Contract, contract_id, lambda c: c.mark_overdue(day), context)
@@ -181,10 +184,11 @@ class Financing:
         query: dict[str, Any] = {"cooperative_id": cooperative_id, **wanted}
         if viewer and "member_id" in viewer:
             query["member_id"] = viewer["member_id"]
+        contracts = documents(self.database, ContractEntry, CONTRACTS).filter(**query)
         if viewer and "partner_id" in viewer:
-            query["$or"] = [{"partner_id": viewer["partner_id"]}, {"guarantor_id": viewer["partner_id"]}]
-        return self._page(read_model(self.database, CONTRACTS, "contracts"), query, limit, cursor,
-                          lambda doc: self.app.load(Contract, doc["_id"]).view())
+            funder = viewer["partner_id"]
+            contracts = contracts.filter(Q(partner_id=funder) | Q(guarantor_id=funder))
+        return self._page(contracts, limit, cursor, lambda doc: self.app.load(Contract, doc["_id"]).view())
 
     # -- helpers ----------------------------------------------------------------------------------
     def _command(self, cooperative_id: str, contract_id: str, command: Callable[[Contract], None],
@@ -207,14 +211,15 @@ class Financing:
         return partner
 
     @staticmethod
-    def _page(collection: Any, query: dict[str, Any], limit: int, cursor: str | None,
+    def _page(found: Any, limit: int, cursor: str | None,
               show: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-        """Documents in `_id` order after `cursor` (the last id of the previous page)."""
+        """Documents of the QuerySet `found` in `_id` order after `cursor` (the last id of the
+        previous page)."""
         if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
             raise DomainError("validation_error", "limit is 1 to 200", {"limit": ["1 to 200"]})
         if cursor:
-            query = {**query, "_id": {"$gt": cursor}}
-        docs = list(collection.find(query).sort("_id", 1).limit(limit + 1))
+            found = found.filter(pk__gt=cursor)
+        docs = list(found.order_by("pk").limit(limit + 1).as_pymongo())
         more = len(docs) > limit
         docs = docs[:limit]
         return {"items": [show(doc) for doc in docs], "next": docs[-1]["_id"] if more and docs else None}

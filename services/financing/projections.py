@@ -3,16 +3,43 @@ member, product, status, the funding partner and the guarantor). A contract's fu
 read from its stream; the index only finds contracts."""
 from __future__ import annotations
 
+from mongoengine import StringField
+
 from shared.envelope import Envelope
-from shared.projection import Projection, View
+from shared.projection import Projection, ReadModel, View
 
 PARTNERS = "financing_partners"
 CONTRACTS = "financing_contracts"
 
 
+class PartnerEntry(ReadModel):
+    """A partner in the directory (PartnerDirectory writes it); listed in `_id` order."""
+
+    meta = {"collection": "partners"}
+    name = StringField()
+    kind = StringField()
+
+
+class ContractEntry(ReadModel):
+    """A contract in the index (ContractIndex writes it): what lists filter on."""
+
+    meta = {"collection": "contracts",
+            "indexes": [("cooperative_id", "status"), ("cooperative_id", "member_id"), "partner_id",
+                        "guarantor_id", "status"]}
+    contract_id = StringField()
+    cooperative_id = StringField()
+    member_id = StringField()
+    product = StringField()
+    partner_id = StringField()
+    guarantor_id = StringField()
+    applied_on = StringField()
+    status = StringField()
+
+
 class PartnerDirectory(Projection):
     name = PARTNERS
     collections = ("partners",)
+    documents = (PartnerEntry,)
     handles = frozenset({"financing.PartnerRegistered"})
 
     def handle(self, event: Envelope, view: View) -> None:
@@ -24,6 +51,7 @@ class PartnerDirectory(Projection):
 class ContractIndex(Projection):
     name = CONTRACTS
     collections = ("contracts",)
+    documents = (ContractEntry,)
     handles = frozenset(f"financing.{name}" for name in (
         "ContractApplied", "ContractApproved", "ContractRejected", "ContractSigned", "ContractDisbursed",
         "InstalmentLate", "PaymentReceived", "GuaranteeClaimed", "ContractRestructured", "ContractSettled",

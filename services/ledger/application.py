@@ -20,14 +20,23 @@ from shared.application import Application, CommandContext, Outcome
 from shared.audit import Actor, actor_from_wire, audited, caused_by
 from shared.envelope import Envelope, derived_id
 from shared.eventstore import StoreUnavailable
-from shared.projection import read_model
+from shared.projection import documents
 from shared.validation import validated as validate_request
 
 from . import reports
 from .accounting import NORMAL_BALANCE
 from .domain import Books, SavingsAccount, require_books_open
 from .journal import journal_page
-from .projections import JOURNAL_DAYS, JOURNAL_ENTRIES, MEMBER_MOVEMENTS, SHU_RESULTS
+from .projections import (
+    JOURNAL_DAYS,
+    JOURNAL_ENTRIES,
+    MEMBER_MOVEMENTS,
+    SHU_RESULTS,
+    JournalDay,
+    JournalEntryRow,
+    MemberMovement,
+    ShuResult,
+)
 from .schemas import (
     AccountChangeSchema,
     AccountRequestSchema,
@@ -232,7 +241,7 @@ class Ledger:
             outcome = self._run(SavingsAccount, stream, lambda a: a.reverse(entry_id, reversal_id, today),
                                 command, actor)
         reversal = posted(outcome)[0]
-        original = self._journal().find_one({"_id": entry_id}) or books.entries.get(entry_id) or {}
+        original = self._journal().filter(pk=entry_id).first() or books.entries.get(entry_id) or {}
         return {"id": reversal["reverses"], "cooperative_id": cooperative_id, "date": reversal["date"],
                 "kind": original.get("kind"), "memo": original.get("memo"), "lines": original.get("lines"),
                 "reversed_by": reversal["entry_id"], "reversal": entry_view(reversal)}
@@ -240,7 +249,7 @@ class Ledger:
     def _savings_stream(self, cooperative_id: str, entry_id: str) -> str | None:
         """The savings account holding `entry_id`, if the journal read model knows it as a savings
         movement of this cooperative."""
-        doc = self._journal().find_one({"_id": entry_id})
+        doc = self._journal().filter(pk=entry_id).first()
         if doc is None or doc["cooperative_id"] != cooperative_id or doc["stream_id"] == cooperative_id:
             return None
         if doc["kind"] != "savings":
@@ -251,11 +260,10 @@ class Ledger:
         """The journal (read model): every entry with its voucher number and who posted it."""
         wanted = validated(JournalQuerySchema, {k: v for k, v in (query or {}).items() if v is not None})
         self._books(cooperative_id)
-        docs = self._journal().find({"cooperative_id": cooperative_id})
-        return journal_page(docs, wanted)
+        return journal_page(self._journal().filter(cooperative_id=cooperative_id), wanted)
 
-    def _journal(self):
-        return read_model(self.database, JOURNAL_ENTRIES, "journal_entries")
+    def _journal(self) -> Any:
+        return documents(self.database, JournalEntryRow, JOURNAL_ENTRIES).as_pymongo()
 
     def list_accounts(self, cooperative_id: str) -> list[dict[str, Any]]:
         chart = self._books(cooperative_id).chart
@@ -311,8 +319,8 @@ class Ledger:
         self._account(cooperative_id, member_id)
         end = period["to"] or self.today().isoformat()
         start = period["from_"] or f"{end[:4]}-01-01"
-        docs = read_model(self.database, MEMBER_MOVEMENTS, "member_movements").find(
-            {"cooperative_id": cooperative_id, "member_id": member_id})
+        docs = documents(self.database, MemberMovement, MEMBER_MOVEMENTS).filter(
+            cooperative_id=cooperative_id, member_id=member_id).as_pymongo()
         return {"cooperative_id": cooperative_id, "member_id": member_id,
                 **reports.member_statement(docs, start, end)}
 
@@ -403,8 +411,8 @@ class Ledger:
 
     def get_shu(self, cooperative_id: str, fiscal_year: Any, member_id: str | None = None) -> dict[str, Any]:
         year = validated(FiscalYearSchema, {"fiscal_year": fiscal_year})["fiscal_year"]
-        results = read_model(self.database, SHU_RESULTS, "shu_results")
-        doc = results.find_one({"_id": f"{cooperative_id}|{year}"})
+        results = documents(self.database, ShuResult, SHU_RESULTS)
+        doc = results.filter(pk=f"{cooperative_id}|{year}").as_pymongo().first()
         if doc is None:
             if str(year) not in self._books(cooperative_id).closed_years:  # a fresh read
                 raise DomainError("not_found", f"fiscal year {year} of {cooperative_id} is not closed")
@@ -413,8 +421,7 @@ class Ledger:
                 if time.monotonic() > deadline:
                     raise StoreUnavailable("the SHU result is still being recorded; try again")
                 time.sleep(0.02)
-                doc = read_model(self.database, SHU_RESULTS, "shu_results").find_one(
-                    {"_id": f"{cooperative_id}|{year}"})
+                doc = results.filter(pk=f"{cooperative_id}|{year}").as_pymongo().first()
         result = {key: doc.get(key, 0) for key in SHU_FIELDS}  # 0: closed before losses were carried
         paid = self._books(cooperative_id).shu_paid.get(str(year), {})  # fresh: answers right after a payout
         result["members"] = [{**row, "paid": row["member_id"] in paid} for row in result["members"]]
@@ -454,5 +461,5 @@ class Ledger:
         return account
 
     def _days(self, cooperative_id: str, end: str):
-        return read_model(self.database, JOURNAL_DAYS, "journal_days").find(
-            {"cooperative_id": cooperative_id, "date": {"$lte": end}})
+        return documents(self.database, JournalDay, JOURNAL_DAYS).filter(
+            cooperative_id=cooperative_id, date__lte=end).as_pymongo()

@@ -14,8 +14,10 @@ read models (`kopnet projections rebuild ledger NAME`) to fill them in; until th
 """
 from __future__ import annotations
 
+from mongoengine import BooleanField, DictField, DynamicField, IntField, ListField, StringField
+
 from shared.envelope import Envelope
-from shared.projection import Projection, View
+from shared.projection import Projection, ReadModel, View
 
 JOURNAL_DAYS = "ledger_journal_days"
 JOURNAL_ENTRIES = "ledger_journal_entries"
@@ -27,9 +29,59 @@ def day_id(cooperative_id: str, day: str) -> str:
     return f"{cooperative_id}|{day}"
 
 
+# -- the read models as the query side declares them (dates are YYYY-MM-DD strings) --------------
+class JournalDay(ReadModel):
+    """Per cooperative and date: account -> [debit, credit], ordinary postings and closing apart."""
+
+    meta = {"collection": "journal_days", "indexes": [("cooperative_id", "date")]}
+    cooperative_id = StringField()
+    date = StringField()
+    totals = DictField()
+    closing = DictField()
+
+
+class JournalEntryRow(ReadModel):
+    meta = {"collection": "journal_entries", "indexes": [("cooperative_id", "date")]}
+    cooperative_id = StringField()
+    date = StringField()
+    memo = StringField()
+    kind = StringField()
+    lines = ListField(DictField())
+    business_activity = BooleanField()
+    source = DictField(null=True)
+    reverses = StringField(null=True)
+    reversed_by = StringField(null=True)
+    stream_id = StringField()
+
+
+class MemberMovement(ReadModel):
+    meta = {"collection": "member_movements", "indexes": [("cooperative_id", "member_id")]}
+    cooperative_id = StringField()
+    member_id = StringField()
+    date = StringField()
+    entry_id = StringField(null=True)
+    position = IntField()
+    kind = StringField()
+    movement = StringField()
+    amount = IntField()
+
+
+class ShuResult(ReadModel):
+    """`_id` is "<cooperative>|<fiscal year>"."""
+
+    meta = {"collection": "shu_results"}
+    cooperative_id = StringField()
+    fiscal_year = IntField()
+    date = StringField()
+    shu = IntField()
+    pools = DictField()
+    members = ListField(DynamicField())
+
+
 class JournalDays(Projection):
     name = JOURNAL_DAYS
     collections = ("journal_days",)
+    documents = (JournalDay,)
     handles = frozenset({"ledger.JournalEntryPosted"})
 
     def handle(self, event: Envelope, view: View) -> None:
@@ -54,6 +106,7 @@ def _add(bucket: dict[str, list[int]], line: dict) -> None:
 class JournalEntries(Projection):
     name = JOURNAL_ENTRIES
     collections = ("journal_entries",)
+    documents = (JournalEntryRow,)
     handles = frozenset({"ledger.JournalEntryPosted", "ledger.JournalEntryReversed"})
 
     def handle(self, event: Envelope, view: View) -> None:
@@ -74,6 +127,7 @@ class JournalEntries(Projection):
 class MemberMovements(Projection):
     name = MEMBER_MOVEMENTS
     collections = ("member_movements",)
+    documents = (MemberMovement,)
     handles = frozenset({"ledger.SavingsDeposited", "ledger.SavingsWithdrawn", "ledger.SavingsSettled",
                          "ledger.SavingsMovementReversed", "ledger.ShuCredited", "ledger.JournalEntryPosted"})
 
@@ -108,6 +162,7 @@ class MemberMovements(Projection):
 class ShuResults(Projection):
     name = SHU_RESULTS
     collections = ("shu_results",)
+    documents = (ShuResult,)
     handles = frozenset({"ledger.FiscalYearClosed"})
 
     def handle(self, event: Envelope, view: View) -> None:

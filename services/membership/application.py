@@ -18,13 +18,22 @@ from shared.consumer import Subscription
 from shared.envelope import Envelope, derived_id, utc_now
 from shared.eventstore import StoreUnavailable
 from shared.kernel import Kernel
-from shared.projection import read_model
+from shared.projection import documents
 from shared.validation import validated
 
 from .domain import Cooperative, Member, NikClaim
 from .health_application import HealthQueries
 from .nik import claim_id, legacy_claim_id, nik_digest
-from .projections import DIRECTORY, MEMBER_LIST, admitted_on, member_view, page, profile
+from .projections import (
+    DIRECTORY,
+    MEMBER_LIST,
+    CooperativeEntry,
+    MemberEntry,
+    admitted_on,
+    member_view,
+    page,
+    profile,
+)
 from .schemas import (
     AnnualMeetingCorrectionSchema,
     AnnualMeetingSchema,
@@ -69,7 +78,7 @@ class Membership:
         return self._profile(outcome.aggregate.snapshot_state())
 
     def get_cooperative(self, cooperative_id: str) -> dict:
-        doc = self._directory().find_one({"_id": cooperative_id})
+        doc = self._directory().filter(pk=cooperative_id).as_pymongo().first()
         if doc is None:
             # Just registered and not yet projected (read models lag by milliseconds): a
             # client that creates and then reads must not get a 404.
@@ -86,12 +95,12 @@ class Membership:
         paging = self._paging(limit, cursor)
         query: dict[str, Any] = {key: wanted[key] for key in ("regency", "kind", "status") if key in wanted}
         if "ids" in wanted:
-            query["_id"] = {"$in": wanted["ids"]}
+            query["pk__in"] = wanted["ids"]
 
         def keep(doc: dict) -> bool:  # healthy depends on today, so it is filtered here
             return "healthy" not in wanted or self._flags(doc)["healthy"] == wanted["healthy"]
 
-        docs, after = page(self._directory(), query, paging["limit"], paging["cursor"], keep)
+        docs, after = page(self._directory().filter(**query), paging["limit"], paging["cursor"], keep)
         return {"items": [self._profile(doc) for doc in docs], "next": after}
 
     def cooperative_bylaws(self, cooperative_id: str) -> dict:
@@ -198,7 +207,8 @@ class Membership:
                       context.step("release-legacy-nik"), actor)
 
     def get_member(self, cooperative_id: str, member_id: str) -> dict:
-        doc = read_model(self.kernel.database, MEMBER_LIST, "members").find_one({"_id": member_id})
+        members = documents(self.kernel.database, MemberEntry, MEMBER_LIST)
+        doc = members.filter(pk=member_id).as_pymongo().first()
         if doc is None:  # applied a moment ago, not yet projected
             return self._member(cooperative_id, member_id).to_dict()
         if doc["cooperative_id"] != cooperative_id:
@@ -211,7 +221,7 @@ class Membership:
         query: dict[str, Any] = {"cooperative_id": cooperative_id}
         if status is not None:
             query["status"] = validated(MemberListFiltersSchema, {"status": status})["status"]
-        docs, after = page(read_model(self.kernel.database, MEMBER_LIST, "members"), query,
+        docs, after = page(documents(self.kernel.database, MemberEntry, MEMBER_LIST).filter(**query),
                            paging["limit"], paging["cursor"])
         return {"items": [member_view(doc) for doc in docs], "next": after}
 
@@ -298,8 +308,8 @@ class Membership:
             if time.monotonic() > deadline:
                 raise StoreUnavailable("the member count is still catching up; nothing was stored, try again")
             time.sleep(0.01)
-        docs = read_model(self.kernel.database, MEMBER_LIST, "members").find(
-            {"cooperative_id": cooperative_id})
+        docs = documents(self.kernel.database, MemberEntry, MEMBER_LIST).filter(
+            cooperative_id=cooperative_id).as_pymongo()
         return sum(admitted_on(doc, held_on) for doc in docs)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -319,7 +329,7 @@ class Membership:
         return profile(state, self._flags(state))
 
     def _directory(self):
-        return read_model(self.kernel.database, DIRECTORY, "cooperatives")
+        return documents(self.kernel.database, CooperativeEntry, DIRECTORY)
 
     def _existing_cooperative(self, cooperative_id: str) -> Cooperative:
         cooperative = self.app.load(Cooperative, cooperative_id)

@@ -15,12 +15,12 @@ from shared.application import CommandContext
 from shared.consumer import Subscription
 from shared.envelope import Envelope
 from shared.kernel import Kernel
-from shared.projection import read_model
+from shared.projection import documents
 
 from .health import FLAGS, flags, one_year_before
 from .health_record import HealthRecord
 from .health_score import CATEGORIES, score
-from .health_view import HEALTH
+from .health_view import HEALTH, CooperativeHealth, HealthMonth, HealthNetwork
 from .schemas import local_today
 
 log = logging.getLogger(__name__)
@@ -152,11 +152,11 @@ class HealthQueries:
     def __init__(self, kernel: Kernel, today: Callable[[], date] = local_today):
         self.kernel, self.today = kernel, today
 
-    def _collection(self, name: str):
-        return read_model(self.kernel.database, HEALTH, name)
+    def _documents(self, declared: type) -> Any:
+        return documents(self.kernel.database, declared, HEALTH).as_pymongo()
 
     def document(self, cooperative_id: str) -> dict[str, Any] | None:
-        return self._collection("health").find_one({"_id": cooperative_id})
+        return self._documents(CooperativeHealth).filter(pk=cooperative_id).first()
 
     def flags_of(self, cooperative_id: str, status: str) -> dict[str, bool]:
         """The four flags for a profile (a cooperative the projection has not seen yet: none)."""
@@ -166,7 +166,7 @@ class HealthQueries:
     def network_health(self, today: date) -> dict[str, Any]:
         """Per regency and kind; dissolved cooperatives are no longer part of the watched network."""
         rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for doc in self._collection("health").find({"status": "active"}):
+        for doc in self._documents(CooperativeHealth).filter(status="active"):
             if "name" not in doc:
                 continue
             row = rows.setdefault((doc["regency"], doc["kind"]), {
@@ -185,6 +185,6 @@ class HealthQueries:
 
     def network_dashboard(self, regencies: Iterable[str], target_percent: int,
                           today: date | None = None) -> dict[str, Any]:
-        totals = self._collection("health_network").find_one({"_id": "totals"}) or {}
-        return dashboard(self._collection("health").find({}), self._collection("health_months").find({}),
+        totals = self._documents(HealthNetwork).filter(pk="totals").first() or {}
+        return dashboard(self._documents(CooperativeHealth), self._documents(HealthMonth),
                          totals, regencies, today or self.today(), target_percent)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from mongoengine import DictField, StringField
+
 from shared.envelope import Envelope
-from shared.projection import Projection, View
+from shared.projection import Projection, ReadModel, View
 
 from .health_record import prune_business
 
@@ -37,9 +39,35 @@ def _bump(counters: dict[str, Any], key: str, by: int = 1) -> None:
     counters[key] = counters.get(key, 0) + by
 
 
+# -- the read models as the query side declares them ---------------------------------------------
+class CooperativeHealth(ReadModel):
+    """One per cooperative (`_id` its id): profile, health inputs with evidence, counters."""
+
+    meta = {"collection": "health", "indexes": ["status", "regency"]}
+    name = StringField()
+    status = StringField()
+    regency = StringField()
+    kind = StringField()
+
+
+class HealthMonth(ReadModel):
+    """One per month of the network's activity (`_id` YYYY-MM)."""
+
+    meta = {"collection": "health_months"}
+
+
+class HealthNetwork(ReadModel):
+    """Network-wide counters (`_id` "totals")."""
+
+    meta = {"collection": "health_network"}
+    catalog = DictField()
+    financing = DictField()
+
+
 class CooperativeHealthView(Projection):
     name = HEALTH
     collections = ("health", "health_months", "health_network")  # names unique in the database
+    documents = (CooperativeHealth, HealthMonth, HealthNetwork)
     handles = frozenset(f"membership.{name}" for name in (
         "CooperativeRegistered", "CooperativeDissolved", "AnnualMeetingHeld", "HealthPostingRecorded",
         "HealthReportRecorded", "HealthFinancingRecorded", "HealthCatalogRecorded"))

@@ -7,11 +7,11 @@ import binascii
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pymongo.collection import Collection
+from mongoengine import BooleanField, DictField, IntField, ListField, StringField
 
 from shared.aggregate import DomainError
 from shared.envelope import Envelope
-from shared.projection import Projection, View
+from shared.projection import Projection, ReadModel, View
 
 DIRECTORY = "cooperative_directory"
 MEMBER_LIST = "member_list"
@@ -22,9 +22,39 @@ _PROFILE_FIELDS = ("name", "registration_number", "kind", "regency", "is_pesantr
 _ADMITTED_DELTA = {"MemberAdmitted": 1, "MemberSuspended": -1, "MemberReinstated": 1}
 
 
+class CooperativeEntry(ReadModel):
+    """A cooperative in the directory: its profile, the health inputs and the admitted count."""
+
+    meta = {"collection": "cooperatives", "indexes": [("status", "regency", "kind")]}
+    name = StringField()
+    registration_number = StringField()
+    kind = StringField()
+    regency = StringField()
+    is_pesantren = BooleanField()
+    founded_on = StringField()
+    bylaws = DictField()
+    registered_at = StringField()
+    status = StringField()
+    rat_fiscal_years = ListField(IntField())
+    last_activity_on = StringField(null=True)
+    last_report_on = StringField(null=True)
+    admitted_members = IntField()
+
+
+class MemberEntry(ReadModel):
+    meta = {"collection": "members", "indexes": [("cooperative_id", "status")]}
+    cooperative_id = StringField()
+    name = StringField()
+    nik = StringField()
+    phone = StringField()
+    joined_on = StringField()
+    status = StringField()
+
+
 class CooperativeDirectory(Projection):
     name = DIRECTORY
     collections = ("cooperatives",)
+    documents = (CooperativeEntry,)
     handles = frozenset(f"membership.{name}" for name in (
         "CooperativeRegistered", "CooperativeDissolved", "AnnualMeetingHeld", "BusinessActivityRecorded",
         "OnlineReportRecorded", "MemberAdmitted", "MemberSuspended", "MemberReinstated", "MemberExited"))
@@ -72,6 +102,7 @@ def admitted_on(doc: dict[str, Any], day: str) -> bool:
 class MemberList(Projection):
     name = MEMBER_LIST
     collections = ("members",)
+    documents = (MemberEntry,)
     handles = frozenset(f"membership.{name}" for name in (
         "MemberApplied", "MemberAdmitted", "MemberSuspended", "MemberReinstated", "MemberExited",
         "MemberRejected", "MemberDetailsCorrected"))
@@ -116,14 +147,15 @@ def member_view(doc: dict[str, Any]) -> dict[str, Any]:
 Keep = Callable[[dict[str, Any]], bool]
 
 
-def page(collection: Collection, query: dict[str, Any], limit: int, cursor: str | None,
+def page(documents: Any, limit: int, cursor: str | None,
          keep: Keep = lambda doc: True) -> tuple[list[dict[str, Any]], str | None]:
-    """Documents in `_id` order after the cursor; `next` is set only when more remain."""
+    """Documents of the QuerySet `documents` in `_id` order after the cursor; `next` is set
+    only when more remain."""
     after = _decode(cursor)
     if after is not None:
-        query = {**query, "_id": {**query.get("_id", {}), "$gt": after}}
+        documents = documents.filter(pk__gt=after)
     found: list[dict[str, Any]] = []
-    for doc in _scan(collection, query):
+    for doc in _scan(documents):
         if keep(doc):
             if len(found) == limit:
                 return found, _encode(found[-1]["_id"])
@@ -131,8 +163,8 @@ def page(collection: Collection, query: dict[str, Any], limit: int, cursor: str 
     return found, None
 
 
-def _scan(collection: Collection, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from collection.find(query).sort("_id", 1).batch_size(500)
+def _scan(documents: Any) -> Iterator[dict[str, Any]]:
+    yield from documents.order_by("pk").batch_size(500).no_cache().as_pymongo()
 
 
 def _encode(last_id: str) -> str:

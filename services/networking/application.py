@@ -10,11 +10,13 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, cast
 
+from mongoengine import Q
+
 from shared.aggregate import DomainError
 from shared.application import CommandContext, Outcome
 from shared.envelope import derived_id, utc_now
 from shared.kernel import Kernel
-from shared.projection import read_model
+from shared.projection import documents
 from shared.validation import validated
 
 from .catalog import CatalogUseCases
@@ -22,7 +24,7 @@ from .clients import Services
 from .domain import Cooperative, Product, invalid
 from .orders import Order
 from .partnerships import Partnership
-from .projections import ORDERS, PARTNERSHIPS
+from .projections import ORDERS, PARTNERSHIPS, OrderRow, PartnershipRow
 from .schemas import PlaceOrderSchema, ProposePartnershipSchema
 
 WIB = timezone(timedelta(hours=7), "WIB")  # every kopnet cooperative is in West Java
@@ -136,17 +138,17 @@ class Networking:
     def list_orders(self, actor: dict, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
         role = actor.get("role")
         if role == "network_admin":
-            query: dict[str, Any] = {}
+            query = Q()
         elif role == "coop_admin":
-            query = {"$or": [{"seller_cooperative_id": actor["cooperative_id"]},
-                             {"buyer_cooperative_id": actor["cooperative_id"]}]}
+            query = (Q(seller_cooperative_id=actor["cooperative_id"])
+                     | Q(buyer_cooperative_id=actor["cooperative_id"]))
         elif role == "member":
-            query = {"buyer_member_id": actor["member_id"], "buyer_cooperative_id": actor["cooperative_id"]}
+            query = Q(buyer_member_id=actor["member_id"], buyer_cooperative_id=actor["cooperative_id"])
         else:
             return {"items": [], "next": None}
         if status:
-            query["status"] = status
-        return _page(read_model(self.database, ORDERS, "orders"), query, limit, cursor, _order_view)
+            query &= Q(status=status)
+        return _page(documents(self.database, OrderRow, ORDERS).filter(query), limit, cursor, _order_view)
 
     # -- partnerships -------------------------------------------------------------------------------
     def propose_partnership(self, actor: dict, data: Any, context: dict | None) -> dict[str, Any]:
@@ -184,7 +186,7 @@ class Networking:
             query = {"party_keys": f"partner_id:{actor['partner_id']}"}
         else:
             return {"items": [], "next": None}
-        return _page(read_model(self.database, PARTNERSHIPS, "partnerships"), query, limit, cursor,
+        return _page(documents(self.database, PartnershipRow, PARTNERSHIPS).filter(**query), limit, cursor,
                      lambda doc: {key: value for key, value in doc.items()
                                   if not key.startswith("_") and key != "party_keys"})
 
@@ -230,16 +232,16 @@ def _order_view(doc: dict[str, Any]) -> dict[str, Any]:
                                       "status", "history", "failure")}
 
 
-def _page(collection: Any, query: dict[str, Any], limit: int, cursor: str | None,
+def _page(found: Any, limit: int, cursor: str | None,
           view: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-    """Documents in `_id` order after the cursor; `next` only when more remain."""
+    """Documents of the QuerySet `found` in `_id` order after the cursor; `next` only when more remain."""
     if cursor:
         try:
             after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise DomainError("validation_error", "invalid cursor", {"cursor": ["invalid cursor"]}) from None
-        query = {**query, "_id": {"$gt": after}}
-    docs = list(collection.find(query).sort("_id", 1).limit(limit + 1))
+        found = found.filter(pk__gt=after)
+    docs = list(found.order_by("pk").limit(limit + 1).as_pymongo())
     more = len(docs) > limit
     docs = docs[:limit]
     following = base64.urlsafe_b64encode(docs[-1]["_id"].encode()).decode().rstrip("=") if more else None

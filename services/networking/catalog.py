@@ -11,12 +11,12 @@ import eventlet
 from shared.aggregate import DomainError
 from shared.application import CommandContext
 from shared.envelope import derived_id, utc_now
-from shared.projection import read_model
+from shared.projection import documents, read_model
 from shared.store_connection import is_ferretdb
 from shared.validation import validated
 
 from .domain import Cooperative, Product
-from .projections import CATALOG, DISSOLVED
+from .projections import CATALOG, DISSOLVED, CatalogTerm, ProductRow
 from .schemas import CatalogQuerySchema, ChangeProductSchema, ListProductSchema
 from .search import FILTER_INDEXES, TEXT_INDEX_KEYS, TEXT_INDEX_OPTIONS, decode_postings, search, text_query
 
@@ -63,23 +63,24 @@ class CatalogUseCases:
         """One page of hits; `next` is the offset of the following page (opaque to clients)."""
         filters = validated(CatalogQuerySchema, query)
         start, limit = _offset(filters["cursor"]), filters["limit"]
-        terms = read_model(self.database, CATALOG, "catalog_terms")
-        dissolved = set((terms.find_one({"_id": DISSOLVED}) or {}).get("ids", {}))
-        products = read_model(self.database, CATALOG, "products")
-        if _has_text_index(self.database):
-            return _text_page(products, filters, dissolved, start, limit)
+        terms = documents(self.database, CatalogTerm, CATALOG).as_pymongo()
+        dissolved = set((terms.filter(pk=DISSOLVED).first() or {}).get("ids", {}))
+        if _has_text_index(self.database):  # $text: a query of pymongo's own
+            collection = read_model(self.database, CATALOG, "products")
+            return _text_page(collection, filters, dissolved, start, limit)
+        products = documents(self.database, ProductRow, CATALOG).as_pymongo()
         cache: dict[str, dict[str, int]] = {}
 
         def postings(term: str) -> dict[str, int]:
             if term not in cache:
-                cache[term] = decode_postings((terms.find_one({"_id": term}) or {}).get("ids"))
+                cache[term] = decode_postings((terms.filter(pk=term).first() or {}).get("ids"))
             return cache[term]
 
         hits = search(filters, postings, dissolved)
         page = hits[start:start + limit]
         # one lookup by _id per item, side by side: `$in` would scan the catalog on FerretDB v1
         pool = eventlet.GreenPool(PARALLEL_LOOKUPS)
-        lookups = pool.imap(lambda pid: products.find_one({"_id": pid}), page)
+        lookups = pool.imap(lambda pid: products.filter(pk=pid).first(), page)
         found = {doc["_id"]: doc for doc in lookups if doc}
         items = [_item(found[pid]) for pid in page if pid in found]
         more = start + limit < len(hits)

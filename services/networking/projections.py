@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mongoengine import BooleanField, DictField, IntField, ListField, StringField
+
 from shared.envelope import Envelope
-from shared.projection import Projection, View
+from shared.projection import Projection, ReadModel, View
 
 from .search import decode_postings, encode_postings, product_terms, product_words
 
@@ -18,9 +20,65 @@ DISSOLVED = "dissolved"  # the catalog_terms document listing dissolved sellers
 _STOCK = {"networking.StockReserved": -1, "networking.StockReleased": 1, "networking.StockSold": 0}
 
 
+class ProductRow(ReadModel):
+    """A listed product as ProductListed had it (without `stock`), its stock and whether delisted."""
+
+    meta = {"collection": "products"}
+    cooperative_id = StringField()
+    seller_name = StringField()
+    seller_regency = StringField()
+    name = StringField()
+    category = StringField()
+    unit = StringField()
+    price = IntField()
+    description = StringField()
+    halal_certificate = StringField(null=True)
+    opop = BooleanField()
+    on_hand = IntField()
+    available = IntField()
+    delisted = BooleanField()
+
+
+class CatalogTerm(ReadModel):
+    """A search term (or DISSOLVED): product id (or seller id) -> weight."""
+
+    meta = {"collection": "catalog_terms"}
+    ids = DictField()
+
+
+class OrderRow(ReadModel):
+    meta = {"collection": "orders",
+            "indexes": ["seller_cooperative_id", ("buyer_cooperative_id", "buyer_member_id")]}
+    buyer = DictField()
+    seller_cooperative_id = StringField()
+    buyer_cooperative_id = StringField()
+    buyer_member_id = StringField(null=True)
+    lines = ListField(DictField())
+    total = IntField()
+    payment = StringField()
+    status = StringField()
+    history = ListField(DictField())
+    failure = DictField(null=True)
+
+
+class PartnershipRow(ReadModel):
+    meta = {"collection": "partnerships", "indexes": ["party_keys"]}
+    title = StringField()
+    parties = ListField(DictField())
+    signed = ListField(DictField())
+    party_keys = ListField(StringField())  # "cooperative_id:<id>" / "partner_id:<id>" of each party
+    feed_entitled = BooleanField()
+    starts_on = StringField()
+    ends_on = StringField(null=True)
+    status = StringField()
+    activated_on = StringField(null=True)
+    ended_on = StringField(null=True)
+
+
 class Catalog(Projection):
     name = CATALOG
     collections = ("products", "catalog_terms")
+    documents = (ProductRow, CatalogTerm)
     handles = frozenset({"networking.ProductListed", "networking.ProductPriceChanged",
                          "networking.ProductStockAdded", "networking.ProductDelisted",
                          "networking.CooperativeDissolutionRecorded", *_STOCK})
@@ -72,6 +130,7 @@ class OrderList(Projection):
 
     name = ORDERS
     collections = ("orders",)
+    documents = (OrderRow,)
     handles = frozenset({f"networking.Order{step}" for step in (
         "Placed", "Confirmed", "Shipped", "Delivered", "Cancelled", "Settled", "Failed")})
 
@@ -102,6 +161,7 @@ class OrderList(Projection):
 class PartnershipList(Projection):
     name = PARTNERSHIPS
     collections = ("partnerships",)
+    documents = (PartnershipRow,)
     handles = frozenset({f"networking.Partnership{step}"
                          for step in ("Proposed", "Signed", "Activated", "Ended")})
 

@@ -107,26 +107,80 @@ class MemoryReadModels:
 
 
 def _matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
+    """The query operators the services' read-model queries use (as mongoengine writes them)."""
     for key, wanted in query.items():
+        if key in ("$or", "$and"):
+            found = [_matches(doc, part) for part in wanted]
+            if not (any(found) if key == "$or" else all(found)):
+                return False
+            continue
         value = doc.get(key)
         if isinstance(wanted, dict):
             if "$lte" in wanted and not (value is not None and value <= wanted["$lte"]):
                 return False
-        elif value != wanted:
+            if "$gt" in wanted and not (value is not None and value > wanted["$gt"]):
+                return False
+            if "$in" in wanted and value not in wanted["$in"]:
+                return False
+        elif value != wanted and not (isinstance(value, list) and wanted in value):
             return False
     return True
+
+
+class MemoryCursor:
+    """What mongoengine's QuerySet uses of a pymongo Cursor (sort, limit, skip, batch_size,
+    indexing, iteration), over a list."""
+
+    def __init__(self, docs: list[dict[str, Any]]):
+        self._docs, self._skip, self._limit = docs, 0, 0
+        self._iter: Iterator[dict[str, Any]] | None = None
+
+    def sort(self, keys: Any, direction: int = 1) -> MemoryCursor:
+        for key, order in reversed([(keys, direction)] if isinstance(keys, str) else keys):
+            self._docs.sort(key=lambda doc, k=key: doc.get(k), reverse=order < 0)
+        return self
+
+    def limit(self, count: int) -> MemoryCursor:
+        self._limit = count
+        return self
+
+    def skip(self, count: int) -> MemoryCursor:
+        self._skip = count
+        return self
+
+    def batch_size(self, _size: int) -> MemoryCursor:
+        return self
+
+    def _selected(self) -> list[dict[str, Any]]:
+        docs = self._docs[self._skip:]
+        return docs[:self._limit] if self._limit else docs
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self._selected()[index]  # IndexError when there is none, as pymongo's
+
+    def __iter__(self) -> MemoryCursor:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        if self._iter is None:
+            self._iter = iter(self._selected())
+        return next(self._iter)
 
 
 class MemoryCollection:
     def __init__(self, docs: list[dict[str, Any]]):
         self.docs = docs
 
-    def find(self, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        return [dict(doc) for doc in self.docs if _matches(doc, query or {})]
+    def find(self, query: dict[str, Any] | None = None, projection: dict[str, Any] | None = None,
+             **_options: Any) -> MemoryCursor:
+        found = [dict(doc) for doc in self.docs if _matches(doc, query or {})]
+        if projection:
+            found = [{key: value for key, value in doc.items() if key == "_id" or projection.get(key)}
+                     for doc in found]
+        return MemoryCursor(found)
 
     def find_one(self, query: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        found = self.find(query)
-        return found[0] if found else None
+        return next(self.find(query), None)
 
 
 class MemoryDatabase:
