@@ -79,6 +79,8 @@ class ScoreSchema(Schema):
     score = fields.Integer()
     category = fields.String(metadata={"enum": ["sehat", "cukup sehat", "dalam pengawasan",
                                                 "dalam pengawasan khusus"]})
+    capped_below_sehat = fields.Boolean(metadata={
+        "description": "not healthy (inactive or no RAT): the score is held at 79 at most"})
     aspects = fields.Dict(keys=fields.String(), values=fields.Nested(AspectSchema))
     inputs = fields.Dict()
 

@@ -18,7 +18,8 @@ WEIGHTS = {"capital": 15, "asset_quality": 25, "management": 15, "efficiency": 1
            "independence_growth": 10, "identity": 10}
 WEIGHTS_KSPPS = {"capital": 10, "asset_quality": 20, "management": 15, "efficiency": 10, "liquidity": 15,
                  "independence_growth": 10, "identity": 10, "syariah_compliance": 10}
-CATEGORIES = ((80, "sehat"), (66, "cukup sehat"), (51, "dalam pengawasan"), (0, "dalam pengawasan khusus"))
+SEHAT = 80
+CATEGORIES = ((SEHAT, "sehat"), (66, "cukup sehat"), (51, "dalam pengawasan"), (0, "dalam pengawasan khusus"))
 
 # (lowest ratio in basis points, aspect score): the first band the ratio reaches wins.
 CAPITAL_BANDS = ((2000, 100), (1500, 75), (1000, 50), (500, 25), (None, 0))       # equity ÷ assets
@@ -70,7 +71,8 @@ def score(doc: Mapping[str, Any], flag_values: Mapping[str, bool], today: date) 
     outstanding = sum(c.get("outstanding", 0) for c in contracts)
     overdue = sum(c.get("overdue", 0) for c in contracts)
     assets = balances.get("asset", 0)
-    capital = ratio_bp(balances.get("equity", 0), assets)
+    # equity includes the open period's running result (a loss this year lowers the capital now)
+    capital = ratio_bp(balances.get("equity", 0) + balances.get("result", 0), assets)
     npf = ratio_bp(overdue, outstanding) if outstanding else 0  # no financing: nothing overdue
     efficiency = ratio_bp(flows["expense"], flows["income"])
     liquidity = ratio_bp(balances.get("cash", 0), balances.get("liability", 0))
@@ -101,8 +103,11 @@ def score(doc: Mapping[str, Any], flag_values: Mapping[str, bool], today: date) 
         hundredths += aspect["score"] * weights[name]
         aspect["points"] = aspect["score"] * weights[name] // 100
     total = (hundredths + 50) // 100
-    return {"score": total, "category": category(total), "aspects": aspects,
-            "inputs": {"balances": {k: balances.get(k, 0) for k in ("asset", "liability", "equity", "cash",
-                                                                   "social_fund")},
+    capped = not (flag_values["active"] and flag_values["rat_compliant"])
+    if capped:  # sehat needs the regulator's "healthy": business activity and the RAT held
+        total = min(total, SEHAT - 1)
+    return {"score": total, "capped_below_sehat": capped, "category": category(total), "aspects": aspects,
+            "inputs": {"balances": {k: balances.get(k, 0) for k in ("asset", "liability", "equity", "result",
+                                                                   "cash", "social_fund")},
                        "last_12_months": flows, "financing_outstanding": outstanding,
                        "financing_overdue": overdue}}

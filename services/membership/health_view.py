@@ -95,6 +95,9 @@ class CooperativeHealthView(Projection):
 
     def _HealthPostingRecorded(self, data: dict, doc: dict, view: View) -> None:
         balances = doc.setdefault("balances", {})
+        # the open period's result (income − expenses since the last close): a closing entry moves
+        # it into equity with the opposite sign, so summing every posting leaves exactly that
+        _bump(balances, "result", data["amounts"].get("income", 0) - data["amounts"].get("expense", 0))
         for key, amount in data["amounts"].items():
             if key not in ("income", "expense", "member_income"):
                 _bump(balances, key, amount)

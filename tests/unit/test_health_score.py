@@ -37,6 +37,17 @@ def test_categories_at_their_edges_and_weights_add_up_to_100():
     assert sum(WEIGHTS.values()) == 100 and sum(WEIGHTS_KSPPS.values()) == 100
 
 
+def test_a_running_loss_lowers_capital_and_an_unhealthy_cooperative_is_never_sehat():
+    strong = {**EXAMPLE, "financing": {}, "months": {"2026-09": {"income": 10_000_000, "expense": 0,
+                                                                 "member_income": 10_000_000}},
+              "balances": {**EXAMPLE["balances"], "cash": 100_000_000}}
+    assert score(strong, FLAGS, TODAY)["category"] == "sehat"
+    no_rat = score(strong, {**FLAGS, "rat_compliant": False, "healthy": False}, TODAY)
+    assert (no_rat["score"], no_rat["category"], no_rat["capped_below_sehat"]) == (79, "cukup sehat", True)
+    losing = {**strong, "balances": {**strong["balances"], "result": -20_000_000}}  # equity 25M − 20M
+    assert score(losing, FLAGS, TODAY)["aspects"]["capital"]["ratio_bp"] == 500
+
+
 def test_a_kspps_adds_syariah_compliance_and_no_books_score_low():
     kspps = score({**EXAMPLE, "kind": "kspps", "balances": {**EXAMPLE["balances"], "social_fund": 1}}, FLAGS, TODAY)
     assert kspps["aspects"]["syariah_compliance"] == {"ratio_bp": None, "score": 100, "weight": 10, "points": 10}
