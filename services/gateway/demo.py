@@ -50,10 +50,10 @@ SHU_ALLOCATION = {"reserve": 40, "jasa_modal": 20, "jasa_usaha": 25, "board": 5,
                   "education": 3, "social": 2}
 
 
-def annual_meeting(today: date) -> dict[str, Any]:
+def annual_meeting(today: date, attendees: int = 2) -> dict[str, Any]:
     """Last fiscal year's RAT (so the cooperative counts as RAT-compliant), held by 20 March."""
     held_on = min(today, date(today.year, 3, 20))
-    return {"fiscal_year": today.year - 1, "held_on": held_on.isoformat(), "attendees": 2,
+    return {"fiscal_year": today.year - 1, "held_on": held_on.isoformat(), "attendees": attendees,
             "shu_allocation": SHU_ALLOCATION}
 
 
@@ -99,7 +99,8 @@ def load(client: DemoClient) -> tuple[str, str]:
                 client.post(board, f"/cooperatives/{cooperative_id}/members/{member}/{action}", dated,
                             f"{step}:{action}:{dated.get('date', '')}")
             members.append(member)
-    board, rat = Principal("coop_admin", cooperative_id=ids[0]), annual_meeting(local_today())
+    board = Principal("coop_admin", cooperative_id=ids[0])
+    rat = annual_meeting(local_today(), attendees=4)  # of its 5 members admitted on that day
     client.post(board, f"/cooperatives/{ids[0]}/annual-meetings", rat,
                 f"{ids[0]}:rat:{rat['fiscal_year']}:{rat['held_on']}", done_already=True)
     load_financing(client, ids[0], [members[1], members[3], members[5]], local_today())

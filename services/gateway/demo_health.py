@@ -144,10 +144,12 @@ def load_cooperative(client: DemoClient, profile: Profile, today: date) -> str:
     members = []
     for number, name in enumerate(MEMBERS, start=1):
         step = f"health:{profile.number}:member:{number}"
-        applied = {"name": name, "nik": f"{profile.number[:12]}{number:04d}",
+        # a plausible NIK (membership checks it): the cooperative's province and regency code, born
+        # 1 March 1980, the registration number's last digits as the serial
+        applied = {"name": name, "nik": f"{profile.number[:4]}{profile.number[-2:]}010380{number:04d}",
                    "phone": f"0813{profile.number[-6:]}{number:02d}", "joined_on": joined.isoformat()}
         member = client.post(board, f"{base}/members", applied, step)["id"]
-        client.post(board, f"{base}/members/{member}/admit", {"on": joined.isoformat()}, f"{step}:admit")
+        client.post(board, f"{base}/members/{member}/admit", {"date": joined.isoformat()}, f"{step}:admit")
         members.append(member)
     for member in members:
         until(lambda m=member: get(client, board, f"{base}/members/{m}/savings") == 200,

@@ -164,6 +164,10 @@ class CooperativeHealthView(Projection):
         _bump(catalog, key)
         if data["change"] == "order_settled":
             _bump(catalog, "order_value", data["amount"])
+            # a settled order is business of both sides (domain.md), the buyer's too, whose purchase
+            # books no income; it is final (never reversed), so it counts as activity as it stands
+            doc["business"] = prune_business({**doc.get("business", {}),
+                                              f"order:{data['source_event_id']}": data["on"]})
         view.put("health_network", "totals", totals)
         month = self._month(view, data["on"])
         _bump(month, key)
