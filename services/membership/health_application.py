@@ -66,7 +66,9 @@ def command_for(event: Envelope) -> Callable[[HealthRecord], None] | None:
     if kind in CATALOG:
         total = data.get("total")
         amount = total if isinstance(total, int) else 0
-        return lambda record: record.record_catalog(CATALOG[kind], event_date(event), amount, source)
+        # the buyer's copy of a settlement (stream Purchase): business of the buyer, not a second order
+        change = "order_bought" if event.stream_type == "Purchase" else CATALOG[kind]
+        return lambda record: record.record_catalog(change, event_date(event), amount, source)
     return None
 
 

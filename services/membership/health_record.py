@@ -40,6 +40,13 @@ def _first_int(payload: Mapping[str, Any], *keys: str) -> int:
     return 0
 
 
+def _entry_debits(payload: Mapping[str, Any]) -> int:
+    entry = payload.get("entry")
+    lines = entry.get("lines", []) if isinstance(entry, Mapping) else []
+    return sum(line["debit"] for line in lines
+               if isinstance(line, Mapping) and isinstance(line.get("debit"), int))
+
+
 class HealthRecord(Aggregate):
     snapshot_every = 50
 
@@ -93,14 +100,17 @@ class HealthRecord(Aggregate):
         amount = _first_int(payload, "amount", "paid", "instalment", "due_amount")
         disbursed = 0
         if change == "disbursed":
+            # financing's ContractDisbursed carries its journal entry: what it debits is what the
+            # member owes (a murabahah's price, a qardh's principal)
             disbursed = _first_int(payload, "outstanding", "price", "amount", "principal", "capital",
-                                   "coop_capital", "asset_cost")
+                                   "coop_capital", "asset_cost") or _entry_debits(payload)
             state = {"outstanding": disbursed, "overdue": 0}
         elif change == "late":
-            state["overdue"] = min(state["outstanding"], state["overdue"] + amount)
+            # non-performing financing (NPF): the whole outstanding of a contract in arrears counts
+            state["overdue"] = state["outstanding"]
         elif change == "paid":
             state["outstanding"] = max(0, state["outstanding"] - amount)
-            state["overdue"] = max(0, state["overdue"] - amount)
+            state["overdue"] = state["outstanding"] if payload.get("status") == "late" else 0
         else:  # settled, written_off: nothing outstanding any more
             state = {"outstanding": 0, "overdue": 0}
         if "outstanding" in payload and change != "disbursed":

@@ -55,7 +55,7 @@ class HealthFinancingRecorded(_Source):
 
 @registry.event("HealthCatalogRecorded")
 class HealthCatalogRecorded(_Source):
-    change = fields.String(required=True)   # product_listed | order_settled
+    change = fields.String(required=True)   # product_listed | order_settled | order_bought
     on = _Day(required=True)
     amount = fields.Integer(required=True, strict=True)
 

@@ -157,6 +157,13 @@ class CooperativeHealthView(Projection):
             view.put("health_months", month["month"], month)
 
     def _HealthCatalogRecorded(self, data: dict, doc: dict, view: View) -> None:
+        if data["change"] in ("order_settled", "order_bought"):
+            # a settled order is business of both sides (domain.md), the buyer's too, whose purchase
+            # books no income; it is final (never reversed), so it counts as activity as it stands
+            doc["business"] = prune_business({**doc.get("business", {}),
+                                              f"order:{data['source_event_id']}": data["on"]})
+        if data["change"] == "order_bought":
+            return  # the seller's copy counts the order in the network's totals
         key = CATALOG_COUNTERS.get(data["change"], data["change"])
         _bump(doc.setdefault("catalog", {}), key)
         totals = _get(view, "health_network", "totals") or {}
@@ -164,10 +171,6 @@ class CooperativeHealthView(Projection):
         _bump(catalog, key)
         if data["change"] == "order_settled":
             _bump(catalog, "order_value", data["amount"])
-            # a settled order is business of both sides (domain.md), the buyer's too, whose purchase
-            # books no income; it is final (never reversed), so it counts as activity as it stands
-            doc["business"] = prune_business({**doc.get("business", {}),
-                                              f"order:{data['source_event_id']}": data["on"]})
         view.put("health_network", "totals", totals)
         month = self._month(view, data["on"])
         _bump(month, key)

@@ -16,8 +16,9 @@ CHART = [{"code": "1101", "name": "Kas", "type": "asset"}, {"code": "3101", "nam
          {"code": "5102", "name": "Beban", "type": "expense"}]
 
 
-def envelope(event_type: str, payload: dict, position: int, coop: str = "c1") -> Envelope:
-    return Envelope(event_id=f"ev{position}", event_type=event_type, schema_version=1, stream_type="X",
+def envelope(event_type: str, payload: dict, position: int, coop: str = "c1", stream_type: str = "X"
+             ) -> Envelope:
+    return Envelope(event_id=f"ev{position}", event_type=event_type, schema_version=1, stream_type=stream_type,
                     stream_id=coop, stream_version=position, position=position,
                     occurred_at="2026-06-01T03:00:00Z", cooperative_id=coop, correlation_id="c",
                     causation_id=None, payload=payload)
@@ -105,12 +106,23 @@ def test_postings_build_balances_flows_and_activity():
     assert result["target"] == {"percent": 60, "cooperatives": 1, "reporting_online": 1, "progress_percent": 100}
 
 
+def _disbursed(contract: str, debit: int) -> tuple[str, dict]:
+    """financing.ContractDisbursed as the financing service sends it: its entry, no amount."""
+    lines = [{"account": "1104", "debit": debit, "credit": 0}, {"account": "1101", "debit": 0, "credit": debit}]
+    return ("financing.ContractDisbursed", {"contract_id": contract, "disbursed_on": "2026-02-01",
+                                            "entry": {"date": "2026-02-01", "lines": lines}, "status": "disbursed"})
+
+
 def test_financing_events_give_outstanding_and_overdue():
+    late = ("financing.InstalmentLate", {"contract_id": "k1", "due_on": "2026-03-01", "on": "2026-03-02",
+                                         "status": "late"})
+    _, in_arrears, _ = feed([_disbursed("k1", 12_000_000), late])
+    assert in_arrears["financing"] == {"k1": {"outstanding": 12_000_000, "overdue": 12_000_000}}  # NPF
     record, doc, view = feed([
-        ("financing.ContractDisbursed", {"contract_id": "k1", "price": 12_000_000, "date": "2026-02-01"}),
-        ("financing.InstalmentLate", {"contract_id": "k1", "amount": 1_000_000, "due_on": "2026-03-01"}),
-        ("financing.PaymentReceived", {"contract_id": "k1", "amount": 2_000_000, "date": "2026-03-05"}),
-        ("financing.ContractDisbursed", {"contract_id": "k2", "amount": 5_000_000}),
+        _disbursed("k1", 12_000_000), late,
+        ("financing.PaymentReceived", {"contract_id": "k1", "amount": 2_000_000, "date": "2026-03-05",
+                                       "status": "current"}),
+        _disbursed("k2", 5_000_000),
         ("financing.ContractWrittenOff", {"contract_id": "k2"})])
     assert doc["financing"] == {"k1": {"outstanding": 10_000_000, "overdue": 0}}
     assert record.contracts == doc["financing"]
@@ -118,3 +130,28 @@ def test_financing_events_give_outstanding_and_overdue():
     totals = view.get("health_network", "totals")
     assert totals is not None and totals["financing"]["contracts_disbursed"] == 2
     assert totals["financing"]["disbursed_amount"] == 17_000_000
+
+
+def test_a_settled_order_is_business_of_both_sides_and_counted_once():
+    """The seller's OrderSettled (stream Order) and the buyer's copy (stream Purchase): each marks
+    its cooperative active; only the seller's counts the order in the network's totals."""
+    projection, view = CooperativeHealthView(), View(lambda collection, doc_id: None)
+    for position, (coop, stream_type) in enumerate([("seller", "Order"), ("buyer", "Purchase")], start=1):
+        view.position = position
+        projection.handle(envelope("membership.CooperativeRegistered", {
+            "cooperative_id": coop, "name": coop, "registration_number": f"{position}" * 10, "kind": "konsumen",
+            "regency": "kota-bandung", "is_pesantren": False, "founded_on": "2001-02-03"}, position, coop), view)
+        record = HealthRecord(coop)
+        command = command_for(envelope("networking.OrderSettled", {"total": 500_000, "date": "2026-05-20"},
+                                       10 + position, coop, stream_type))
+        assert command is not None
+        command(record)
+        for event in record.pending_events:
+            view.position = 100 + position
+            projection.handle(envelope(f"membership.{event.name}", event.data, 100 + position, coop), view)
+    for coop in ("seller", "buyer"):
+        doc = view.get("health", coop)
+        assert doc is not None and list(doc["business"].values()) == ["2026-05-20"], coop
+    totals = view.get("health_network", "totals")
+    assert totals is not None
+    assert totals["catalog"]["orders_settled"] == 1 and totals["catalog"]["order_value"] == 500_000
