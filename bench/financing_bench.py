@@ -22,14 +22,7 @@ from shared.envelope import derived_id
 from shared.eventstore import EventStore
 from shared.projection import read_model
 
-from .e2e_bench import (
-    E2E_WARMUP_SECONDS,
-    Network,
-    _collector_paused,
-    _percentile,
-    _today,
-    offer,
-)
+from .e2e_bench import Network, _today, latency_figures, measure
 
 SERVICES = ("membership", "ledger", "financing", "gateway")
 RATE, SECONDS = 20.0, 30
@@ -91,22 +84,9 @@ def payment_latency(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
                 eventlet.sleep(0.005 if waited < 0.2 else 0.05)
             latencies.append((time.perf_counter() - started) * 1000)
 
-        offer(one, 0, E2E_WARMUP_SECONDS, RATE)
-        latencies.clear()
-        errors.clear()
-        with _collector_paused():
-            offer(one, 10_000, SECONDS, RATE)
-    detail = (f"HTTP murabahah instalment payment until its journal entry is in the ledger's read model; "
-              f"{len(latencies)} of {int(RATE * SECONDS)} offered at {RATE:.0f}/s for {SECONDS}s, "
-              f"{len(errors)} errors")
-    if errors:
-        detail += f" (first: {errors[0]})"
-    if not latencies:
-        latencies = [float("nan")]
-    return {
-        "payment_p50_ms": {"value": _percentile(latencies, 0.50), "detail": detail},
-        "payment_p99_ms": {"value": _percentile(latencies, 0.99), "detail": f"max {max(latencies):.1f} ms"},
-    }
+        measure(one, latencies, errors, RATE, SECONDS)
+    return latency_figures("payment", "HTTP murabahah instalment payment until its journal entry is in the "
+                           "ledger's read model", latencies, errors, RATE, SECONDS)
 
 
 FIGURES = [("payment_latency", payment_latency)]

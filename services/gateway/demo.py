@@ -150,11 +150,13 @@ def main() -> None:
     try:
         coop, member = load(client)
         regulated = demo_health.load(client)
+        bank = client.post(Principal("network_admin"), "/partners", BANK, "partner:bank")["id"]  # a replay
     except (OSError, RuntimeError, KeyError, ValueError) as error:
         print(f"[demo] could not load the demo network ({error}); the services keep running", flush=True)
         return
     admin = client.token(Principal("network_admin"))
     board = client.token(Principal("coop_admin", cooperative_id=coop))
+    partner = client.token(Principal("partner", partner_id=bank))
     print(f"""
 [demo] kopnet API: {base}   (OpenAPI: {base}/openapi.json)
 [demo] demo network loaded: 4 cooperatives, members in every state, one RAT, 2 partners, 3 contracts,
@@ -171,6 +173,9 @@ def main() -> None:
   curl -s -H "Authorization: Bearer {board}" \\
        '{base}/cooperatives/{coop}/members?status=admitted'
   curl -s -H "Authorization: Bearer {board}" '{base}/cooperatives/{coop}/financing?product=murabahah'
+  # the ledger: the cooperative's books; the feed: the events the funding bank is entitled to
+  curl -s -H "Authorization: Bearer {board}" {base}/cooperatives/{coop}/reports/trial-balance
+  curl -s -H "Authorization: Bearer {partner}" '{base}/feed?after=0&limit=20'
   curl -s -X POST -H "Authorization: Bearer {board}" -H "Idempotency-Key: {new_id()}" \\
        {base}/cooperatives/{coop}/members/{member}/suspend
 """, flush=True)
