@@ -131,6 +131,7 @@ def test_projections_take_this_process_s_commits_from_memory_without_reading_the
         runner.stop()
         worker.wait()
     # Taking a commit from memory waits at most 0.1 s for this process's own append to reach the
-    # runner; on a starved machine a wait can run out and that batch is read from the store
-    # instead (correct, only slower). Without the memory path every one of the 30 would be read.
-    assert len(reads) - before <= 3, "commits this process appended are taken from memory"
+    # runner; when a wait runs out that batch is read from the store instead (correct, only
+    # slower): up to a third of the batches were seen to, on a store busy with other databases.
+    # Without the memory path every one of the 30 would be read.
+    assert len(reads) - before < 15, "most commits this process appended are taken from memory"
