@@ -65,6 +65,7 @@ from .commits import (
     envelopes_of,
 )
 from .envelope import Envelope, new_id, utc_now
+from .group_commit import GroupCommit
 from .holes import Holes
 from .registry import EventRegistry
 from .store_connection import connect, is_ferretdb
@@ -95,9 +96,9 @@ class EventStore:
         self._head: int | None = None
         self._head_lock = threading.Lock()
         # Concurrent appends of one process would all try the same next position and all but one
-        # retry (an insert and a lookup each, per round); in turn, each takes it at the first try.
-        # Other processes' appends still meet at the unique _id and retry, as the module says.
-        self._append_lock = threading.Lock()
+        # retry; they go together instead (group_commit.py), each taking the next position in one
+        # insert. Other processes' appends still meet at the unique _id and retry, as the module says.
+        self._group: GroupCommit[Commit] = GroupCommit(self._insert_batch)
         self.listeners: list[Callable[[Commit], None]] = []
         # Appends of this process between their insert and their listeners: a follower that finds
         # a commit in the store but not yet in memory waits for them instead of scanning.
@@ -202,8 +203,7 @@ class EventStore:
         }
         self.appending += 1
         try:
-            with self._append_lock:  # appends of one process take positions in turn (see _insert)
-                commit = self._guard(lambda: self._insert(document))
+            commit = self._guard(lambda: self._group.submit(document))
             if not commit.duplicate:
                 for listener in self.listeners:
                     listener(commit)
@@ -211,45 +211,97 @@ class EventStore:
             self.appending -= 1
         return commit
 
-    def _insert(self, document: dict[str, Any]) -> Commit:
-        size = len(document["events"])
+    def _insert_batch(self, documents: list[dict[str, Any]]) -> list[Commit | Exception]:
+        """Stores the documents at the next positions, in order, in one ordered insert_many (each
+        commit followed by its index entry); one outcome per document. Ordered, so a failure
+        stores nothing after it: the stored commits always end right below the next free position
+        and the chain stays gap-free. A document that failed because another process took its
+        position goes again with the rest; a stream conflict or a repeated command id ends only
+        its own document."""
+        outcomes: dict[int, Commit | Exception] = {}
+        try:
+            self._insert_rounds(documents, outcomes)
+        except Exception as error:  # noqa: BLE001 - the documents not yet stored end in it
+            for number in range(len(documents)):
+                outcomes.setdefault(number, error)
+        return [outcomes[number] for number in range(len(documents))]
+
+    def _insert_rounds(self, documents: list[dict[str, Any]],
+                       outcomes: dict[int, Commit | Exception]) -> None:
+        pending = list(range(len(documents)))
         misses = 0
-        while True:
+        while pending:
             if misses >= 2:  # stale by more than a commit or two: ask the store, do not walk
                 with self._head_lock:
                     self._head = None
                 misses = 0
-            start = self._known_head() + 1
-            document.update(_id=position_key(start), position=start, end=start + size - 1)
+            position = self._known_head() + 1
+            operations: list[dict[str, Any]] = []
+            for number in pending:
+                document = documents[number]
+                size = len(document["events"])
+                document.update(_id=position_key(position), position=position, end=position + size - 1)
+                operations += [document, index_entry(document)]
+                position += size
             try:
-                self.commits.insert_many([document, index_entry(document)], ordered=True)
+                self.commits.insert_many(operations, ordered=True)
             except BulkWriteError as error:
-                failed = error.details.get("writeErrors") or [{}]
-                if any(e.get("code") != 11000 for e in failed):
-                    raise
-                if failed[0].get("index") == 1:  # the commit is stored; its entry was already put back
-                    self._saw_head(start + size - 1)
-                    return self._commit_from(document)
-                holder = self.commits.find_one({"_id": position_key(start)}, {"end": 1})
-                if holder is not None:
-                    self._saw_head(holder["end"])
-                    misses += 1
+                failed = (error.details.get("writeErrors") or [{}])[0]
+                stored, failed_at = divmod(int(failed.get("index", 0)), 2)
+                for number in pending[:stored]:
+                    outcomes[number] = self._stored(documents[number])
+                if failed.get("code") != 11000:
+                    raise  # pending[stored:] are not stored: an ordered insert stops at the error
+                number, pending = pending[stored], pending[stored + 1:]
+                if failed_at == 1:  # the commit is stored; its entry was already put back
+                    outcomes[number] = self._stored(documents[number])
                     continue
-                first = self._same_command(document)
-                if first is not None:  # its writer may have died before indexing it
-                    self._repair_index(first.stream_type, first.stream_id, first.first_version)
-                    return first
-                self._repair_index(document["stream_type"], document["stream_id"], document["first_version"])
-                raise ConcurrencyError(
-                    f"{document['stream_type']} {document['stream_id']} already has version "
-                    f"{document['first_version']}: it changed since it was read"
-                ) from None
+                conflict = self._conflict(documents[number])
+                if conflict is None:  # another process holds the position: go again with the rest
+                    pending.insert(0, number)
+                    misses += 1
+                else:
+                    outcomes[number] = conflict
+                continue
             except (AutoReconnect, WriteConcernError) as error:
                 if isinstance(error, ServerSelectionTimeoutError):
                     raise  # nothing was sent: "nothing was stored" is known
-                return self._resolve_unknown(document, error)
-            self._saw_head(start + size - 1)
-            return self._commit_from(document)
+                for number in pending:
+                    outcomes[number] = self._resolve_or_error(documents[number], error)
+                break
+            for number in pending:
+                outcomes[number] = self._stored(documents[number])
+            break
+
+    def _stored(self, document: dict[str, Any]) -> Commit:
+        self._saw_head(document["end"])
+        return self._commit_from(document)
+
+    def _conflict(self, document: dict[str, Any]) -> Commit | Exception | None:
+        """Why a commit's insert hit a unique key: None when another commit holds its position
+        (the head moves past it), else its first commit (the command was stored before) or the
+        error its writer raises."""
+        holder = self.commits.find_one({"_id": document["_id"]}, {"end": 1})
+        if holder is not None:
+            self._saw_head(holder["end"])
+            return None
+        try:
+            first = self._same_command(document)
+        except CommandIdReused as reused:
+            return reused
+        if first is not None:  # its writer may have died before indexing it
+            self._repair_index(first.stream_type, first.stream_id, first.first_version)
+            return first
+        self._repair_index(document["stream_type"], document["stream_id"], document["first_version"])
+        return ConcurrencyError(
+            f"{document['stream_type']} {document['stream_id']} already has version "
+            f"{document['first_version']}: it changed since it was read")
+
+    def _resolve_or_error(self, document: dict[str, Any], error: PyMongoError) -> Commit | Exception:
+        try:
+            return self._resolve_unknown(document, error)
+        except (OutcomeUnknown, CommandIdReused) as unresolved:
+            return unresolved
 
     def _same_command(self, document: dict[str, Any]) -> Commit | None:
         """The commit stored under the document's command id, if any; CommandIdReused when that

@@ -281,3 +281,80 @@ def test_an_append_whose_index_entry_is_already_there_is_stored(store, database)
     assert [e.stream_version for e in store.read_stream("Account", "a1")] == [1]
     assert database["commits"].count_documents({"end": {"$gte": 1}}) == 1
 
+
+
+class Gated:
+    """The commits collection, whose first insert_many waits until released (the appends that
+    arrive meanwhile queue for the next round)."""
+
+    def __init__(self, collection):
+        self._collection, self.inserts = collection, []
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def insert_many(self, documents, *args, **kwargs):
+        self.inserts.append(len(documents) // 2)
+        if len(self.inserts) == 1:
+            self.entered.set()
+            self.release.wait(10)
+        return self._collection.insert_many(documents, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._collection, name)
+
+
+def test_appends_that_arrive_together_go_in_one_insert_and_each_gets_its_own_outcome(database, bank_registry):
+    store = EventStore(database, bank_registry)
+    store.append("Account", "hot", 0, [opened()])
+    store.append("Account", "once", 0, [opened()], command_id="c-once")
+    gated = store.commits = Gated(store.commits)  # type: ignore[assignment]
+    outcomes: dict[str, object] = {}
+
+    def append(name: str, stream: str, expected: int, command_id: str | None = None) -> None:
+        try:
+            events = [deposited(1)] if expected else [opened()]
+            commit = store.append("Account", stream, expected, events, command_id=command_id)
+            outcomes[name] = "duplicate" if commit.duplicate else (commit.first_position, commit.last_position)
+        except ConcurrencyError:
+            outcomes[name] = "conflict"
+
+    first = threading.Thread(target=append, args=("first", "s0", 0))
+    first.start()
+    assert gated.entered.wait(10)
+    jobs = [("hot-a", "hot", 1, None), ("hot-b", "hot", 1, None), ("again", "once", 1, "c-once"),
+            *[(f"new-{n}", f"s{n}", 0, None) for n in range(1, 6)]]
+    threads = [threading.Thread(target=append, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    while len(store._group._queue) < len(jobs):
+        threading.Event().wait(0.001)
+    gated.release.set()
+    for thread in [first, *threads]:
+        thread.join(10)
+    assert gated.inserts[:2] == [1, len(jobs)], "everything that waited went in one insert"
+    assert [outcomes["hot-a"], outcomes["hot-b"]].count("conflict") == 1, "one of two on a stream's version"
+    assert outcomes["again"] == "duplicate"
+    stored = [e.position for e in store.read_all(after=0, limit=1000)]
+    assert stored == list(range(1, len(stored) + 1)) and len(stored) == 2 + 1 + 1 + 5, "gap-free, in order"
+    assert [e.stream_version for e in store.read_stream("Account", "hot")] == [1, 2]
+    assert {e.stream_id for e in store.read_all(after=2)} == {"s0", "hot", *(f"s{n}" for n in range(1, 6))}
+
+
+def test_two_processes_appending_in_groups_keep_positions_unique_and_gap_free(database, bank_registry):
+    stores = [EventStore(database, bank_registry) for _ in range(2)]  # two heads, as two processes
+    barrier = threading.Barrier(16)
+
+    def writer(n: int) -> None:
+        barrier.wait()
+        for i in range(15):
+            stores[n % 2].append("Account", f"w{n}-{i}", 0, [opened()] * (1 + i % 3))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    stored = [e.position for e in EventStore(database).read_all(after=0, limit=100_000)]
+    assert len(stored) == 16 * sum(1 + i % 3 for i in range(15))
+    assert stored == list(range(1, len(stored) + 1))
+    rounds = sum(s._group.rounds for s in stores)
+    assert rounds < 16 * 15, f"{rounds} inserts for {16 * 15} commits: concurrent appends were not grouped"

@@ -1,0 +1,94 @@
+"""Group commit (shared/group_commit.py) without a store: who stores what, and who gets which
+outcome."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from shared.group_commit import GroupCommit
+
+
+def test_a_lone_writer_stores_its_document_in_a_round_of_its_own():
+    rounds: list[list[int]] = []
+    group: GroupCommit[int] = GroupCommit(lambda docs: rounds.append([d["n"] for d in docs]) or
+                                          [d["n"] * 10 for d in docs])
+    assert group.submit({"n": 1}) == 10 and group.submit({"n": 2}) == 20
+    assert rounds == [[1], [2]]
+
+
+def test_writers_that_arrive_during_a_round_go_together_in_the_next_and_each_gets_its_own_outcome():
+    inside, release = threading.Event(), threading.Event()
+    rounds: list[list[int]] = []
+
+    def store(docs):
+        rounds.append([d["n"] for d in docs])
+        if len(rounds) == 1:
+            inside.set()
+            release.wait(5)
+        return [ValueError(f"bad {d['n']}") if d["n"] == 3 else d["n"] * 10 for d in docs]
+
+    group: GroupCommit[int] = GroupCommit(store)
+    results: dict[int, object] = {}
+
+    def write(n: int) -> None:
+        try:
+            results[n] = group.submit({"n": n})
+        except ValueError as error:
+            results[n] = str(error)
+
+    first = threading.Thread(target=write, args=(0,))
+    first.start()
+    assert inside.wait(5)
+    others = [threading.Thread(target=write, args=(n,)) for n in range(1, 6)]
+    for thread in others:
+        thread.start()
+    while len(group._queue) < 5:  # all five queued behind the first round
+        threading.Event().wait(0.001)
+    release.set()
+    for thread in [first, *others]:
+        thread.join(5)
+    assert rounds == [[0], [1, 2, 3, 4, 5]]
+    assert results == {0: 0, 1: 10, 2: 20, 3: "bad 3", 4: 40, 5: 50}
+
+
+def test_a_round_that_fails_as_a_whole_fails_each_of_its_writers_and_the_next_round_goes_on():
+    calls = []
+
+    def store(docs):
+        calls.append(len(docs))
+        if len(calls) == 1:
+            raise ConnectionError("store down")
+        return [d["n"] for d in docs]
+
+    group: GroupCommit[int] = GroupCommit(store)
+    with pytest.raises(ConnectionError):
+        group.submit({"n": 1})
+    assert group.submit({"n": 2}) == 2
+
+
+def test_at_most_limit_documents_go_in_one_round_and_the_rest_in_the_rounds_after():
+    inside, release = threading.Event(), threading.Event()
+    rounds: list[list[int]] = []
+
+    def store(docs):
+        rounds.append([d["n"] for d in docs])
+        if len(rounds) == 1:
+            inside.set()
+            release.wait(5)
+        return [d["n"] for d in docs]
+
+    group: GroupCommit[int] = GroupCommit(store, limit=2)
+    threads = [threading.Thread(target=group.submit, args=({"n": 0},))]
+    threads[0].start()
+    assert inside.wait(5)
+    for n in range(1, 6):
+        threads.append(threading.Thread(target=group.submit, args=({"n": n},)))
+        threads[-1].start()
+        while len(group._queue) < n:  # queued in this order
+            threading.Event().wait(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert sorted(len(r) for r in rounds) == [1, 1, 2, 2] and sorted(sum(rounds, [])) == list(range(6))
+    assert rounds[1:] == [[1, 2], [3, 4], [5]]
