@@ -9,7 +9,7 @@ INFRA  := python3 deploy/localinfra.py
 AMQP_DEFAULT  := amqp://guest:guest@127.0.0.1:5672/
 MONGO_DEFAULT := mongodb://127.0.0.1:27017/
 
-.PHONY: venv up down status test check lint bench run ops-tools
+.PHONY: venv up down status test check lint bench bench-store run ops-tools
 
 venv: $(VENV)/.stamp
 
@@ -55,6 +55,12 @@ test: venv
 
 bench: venv $(VENV)/.bench-stamp
 	$(INFRA) exec -- $(VENV)/bin/python -m bench
+
+# FerretDB on SQLite vs on PostgreSQL, side by side (bench/store_bench.py; docs/performance.md).
+# Not part of `make bench`: it takes ~80 s, and it starts both stores itself (PostgreSQL from
+# Debian's postgresql package, apt-installed if missing), so it needs no AMQP_URI/MONGODB_URI.
+bench-store: venv
+	$(VENV)/bin/python -m bench.store_bench
 
 # locust (the `bench` extra) for the sustained-load figure of bench/e2e_bench.py
 $(VENV)/.bench-stamp: pyproject.toml

@@ -19,6 +19,13 @@ and RabbitMQ's rabbitmq_prometheus plugin on 127.0.0.1:15692, which `up` enables
 `tools` installs the tools `make test` needs outside PyPI: Prometheus and promtool (tests/ops),
 and Chromium (the dashboard's browser tests drive Debian's chromium through playwright; no
 browser is ever downloaded by playwright itself).
+
+The store is FerretDB v1 on SQLite by default.  `--store-backend pg` (or KOPNET_STORE_BACKEND=pg)
+runs it on a PostgreSQL of its own instead: Debian's PostgreSQL 15, initdb'd under
+`<data>/postgres` on first use, listening on 127.0.0.1:<--pg-port> only, fsync on (as durable
+as SQLite's synchronous=FULL), run as the `postgres` user when this script runs as root
+(postgres refuses root).  docs/performance.md says which backend is faster and why SQLite stays
+the default.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import base64
 import hashlib
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -51,6 +59,11 @@ NODENAME = "kopnet@localhost"
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")  # run directly: /usr/sbin wrappers `su rabbitmq`
 RABBIT_TIMEOUT = 120.0
 STORE_TIMEOUT = 60.0
+PG_TIMEOUT = 60.0
+STORE_BACKENDS = ("sqlite", "pg")
+PG_USER = "kopnet"  # the PostgreSQL role initdb creates (trust auth, loopback only)
+PG_DATABASE = "ferretdb"  # FerretDB keeps each MongoDB database as a schema inside it
+PG_RUN_AS_ROOT = "postgres"  # Debian's postgresql package creates this system user
 STOP_TIMEOUT = 30.0
 PROMETHEUS_TIMEOUT = 30.0
 
@@ -137,12 +150,13 @@ def find_pids(comm: str) -> list[int]:
     return pids
 
 
-def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None,
+          user: str | None = None) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         return subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=env, start_new_session=True, cwd=log.parent,
+            env=env, start_new_session=True, cwd=log.parent, user=user,
         )
 
 
@@ -560,14 +574,37 @@ def _patched_module(go: str, build: Path, patches: list[Path]) -> None:
     _go(go, ["mod", "edit", f"-replace={FERRET_MODULE}=./ferretdb-src"], build)
 
 
+def ferret_argv(binary: Path, backend: str, listen: str, sqlite_dir: Path,
+                pg_url: str | None = None) -> list[str]:
+    """The launcher's command line (deploy/ferretdb/main.go) for `backend` (sqlite or pg)."""
+    if backend == "sqlite":
+        return [str(binary), "-listen", listen, "-handler", "sqlite", "-data", str(sqlite_dir)]
+    if backend == "pg":
+        if not pg_url:
+            raise InfraError("the pg store backend needs a PostgreSQL URL (start_postgres gives it)")
+        return [str(binary), "-listen", listen, "-handler", "pg", "-postgresql-url", pg_url]
+    raise InfraError(f"unknown store backend {backend!r}; use one of {', '.join(STORE_BACKENDS)}")
+
+
 def start_store(state: State, ports: argparse.Namespace) -> None:
     if os.environ.get("MONGODB_URI"):
         say(f"MONGODB_URI is set ({os.environ['MONGODB_URI']}); not starting the store")
         return
+    run_store(state, ports)
+
+
+def run_store(state: State, ports: argparse.Namespace) -> None:
+    """FerretDB on `ports.store_backend` at `ports.store_port`, whatever MONGODB_URI says
+    (bench/store_bench.py starts a pair of its own beside the one MONGODB_URI names)."""
+    backend = getattr(ports, "store_backend", "sqlite")
     mine = state.get("store")
     if mongo_ping(ports.store_port):
-        how = f"started by localinfra, pid {mine['pid']}" if mine else "not started by us"
+        how = (f"started by localinfra, pid {mine['pid']}, on {mine.get('backend', 'sqlite')}"
+               if mine else "not started by us, backend unknown")
         say(f"store already answers ping on {HOST}:{ports.store_port} ({how}); reusing it")
+        if mine and mine.get("backend", "sqlite") != backend:
+            say(f"warning: asked for the {backend} backend but the running store is on "
+                f"{mine.get('backend', 'sqlite')}; `localinfra.py down` first to switch")
         return
     if mine:
         raise InfraError(f"store we started (pid {mine['pid']}) runs but does not answer "
@@ -576,12 +613,14 @@ def start_store(state: State, ports: argparse.Namespace) -> None:
         raise InfraError(f"{HOST}:{ports.store_port} is taken by something that does not "
                          "answer a MongoDB ping; free the port or set MONGODB_URI")
     binary = ferret_binary()
+    pg = start_postgres(state, ports) if backend == "pg" else None
     log = state.data / "ferretdb.log"
     t0 = time.monotonic()
-    say(f"starting FerretDB on {HOST}:{ports.store_port} ...", end="")
-    proc = spawn([str(binary), "-listen", f"{HOST}:{ports.store_port}",
-                  "-data", str(state.data / "ferretdb")], log)
-    state.procs["store"] = record(proc.pid, port=ports.store_port, binary=str(binary))
+    say(f"starting FerretDB ({backend}) on {HOST}:{ports.store_port} ...", end="")
+    proc = spawn(ferret_argv(binary, backend, f"{HOST}:{ports.store_port}",
+                             state.data / "ferretdb", pg), log)
+    state.procs["store"] = record(proc.pid, port=ports.store_port, binary=str(binary),
+                                  backend=backend)
     state.save()
     deadline = t0 + STORE_TIMEOUT
     while not mongo_ping(ports.store_port):
@@ -595,6 +634,152 @@ def start_store(state: State, ports: argparse.Namespace) -> None:
                              f"{STORE_TIMEOUT:.0f}s; read {log}; `localinfra.py down` stops it")
         time.sleep(0.1)
     done(t0)
+
+
+# ---------------------------------------------------------------- PostgreSQL (store backend pg)
+
+
+def pg_bin_dir() -> Path | None:
+    """Debian's newest /usr/lib/postgresql/<major>/bin (pg_ctl on PATH is a symlink into it)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    if found:
+        return found[-1].parent
+    pg_ctl = shutil.which("pg_ctl")
+    return Path(pg_ctl).resolve().parent if pg_ctl else None
+
+
+def pg_url(port: int, user: str = PG_USER, database: str = PG_DATABASE) -> str:
+    return f"postgres://{user}@{HOST}:{port}/{database}"
+
+
+def pg_initdb_argv(bin_dir: Path, data_dir: Path) -> list[str]:
+    # trust, like the SQLite FerretDB (no auth either): a local dev store that listens on
+    # loopback alone (pg_server_argv), so nothing off this machine can connect
+    return [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", PG_USER, "--auth=trust",
+            "-E", "UTF8", "--locale=C.UTF-8"]
+
+
+def pg_server_argv(bin_dir: Path, data_dir: Path, port: int) -> list[str]:
+    """`postgres` in the foreground (so its pid is the one we record), TCP on loopback only
+    and no Unix socket (whose default directory /var/run/postgresql may not be writable).
+    fsync, synchronous_commit and full_page_writes are PostgreSQL's defaults, spelt out: a
+    commit is on disk when it returns, as with FerretDB's SQLite (synchronous=FULL)."""
+    return [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port),
+            "-c", f"listen_addresses={HOST}", "-c", "unix_socket_directories=",
+            "-c", "fsync=on", "-c", "synchronous_commit=on", "-c", "full_page_writes=on"]
+
+
+def pg_run_as() -> str | None:
+    """The user to run PostgreSQL as: None (ourselves) unless we are root, which postgres refuses."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(PG_RUN_AS_ROOT)
+    except KeyError:
+        raise InfraError(f"running as root and there is no `{PG_RUN_AS_ROOT}` user to run "
+                         "PostgreSQL as (postgres refuses root); install Debian's postgresql "
+                         "or run as a normal user") from None
+    return PG_RUN_AS_ROOT
+
+
+def ensure_postgres_installed() -> Path:
+    bin_dir = pg_bin_dir()
+    if not bin_dir:
+        apt_install("postgresql")
+        bin_dir = pg_bin_dir()
+        if not bin_dir:
+            raise InfraError("installed Debian's postgresql but found no /usr/lib/postgresql/*/bin")
+    return bin_dir
+
+
+def pg_answers(bin_dir: Path, port: int) -> bool:
+    r = subprocess.run([str(bin_dir / "pg_isready"), "-q", "-h", HOST, "-p", str(port)],
+                       check=False, capture_output=True)
+    return r.returncode == 0
+
+
+def start_postgres(state: State, ports: argparse.Namespace) -> str:
+    """PostgreSQL for FerretDB's pg backend under <data>/postgres; returns FerretDB's URL to it."""
+    mine = state.get("postgres")
+    port = mine["port"] if mine else ports.pg_port  # restart-store: the one already running
+    url = pg_url(port)
+    bin_dir = ensure_postgres_installed()
+    if mine and pg_answers(bin_dir, port):
+        say(f"PostgreSQL already answers on {HOST}:{port} (started by localinfra, pid "
+            f"{mine['pid']}); reusing it")
+        return url
+    if mine:
+        raise InfraError(f"PostgreSQL we started (pid {mine['pid']}) does not answer on {port}; "
+                         f"run `localinfra.py down` and read {state.data}/postgres.log")
+    if port_open(port):
+        raise InfraError(f"{HOST}:{port} is taken (another PostgreSQL?); pass --pg-port")
+    user = pg_run_as()
+    data_dir = state.data / "postgres"
+    log = state.data / "postgres.log"
+    if not (data_dir / "PG_VERSION").exists():
+        t0 = time.monotonic()
+        say(f"initdb {data_dir} (first use of the pg store backend) ...", end="")
+        shutil.rmtree(data_dir, ignore_errors=True)  # a half-made one from an interrupted initdb
+        data_dir.mkdir(parents=True)
+        if user:
+            shutil.chown(data_dir, user, user)
+        with open(log, "ab") as out:
+            r = subprocess.run(pg_initdb_argv(bin_dir, data_dir), check=False, user=user,
+                               stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                               cwd=data_dir)
+        if r.returncode:
+            print(flush=True)
+            raise InfraError(f"initdb failed (exit {r.returncode}); read {log}:\n{tail(log)}\n"
+                             f"    (as root it runs as `{PG_RUN_AS_ROOT}`, who must be able to "
+                             f"reach {data_dir}: pass a --data outside /root)")
+        done(t0)
+    t0 = time.monotonic()
+    say(f"starting PostgreSQL on {HOST}:{port} ({data_dir}) ...", end="")
+    proc = spawn(pg_server_argv(bin_dir, data_dir, port), log, user=user)
+    state.procs["postgres"] = record(proc.pid, port=port)
+    state.save()
+    deadline = t0 + PG_TIMEOUT
+    while not pg_answers(bin_dir, port):
+        if proc.poll() is not None:
+            print(flush=True)
+            raise InfraError(f"postgres exited with status {proc.returncode} while starting; "
+                             f"read {log}:\n{tail(log)}")
+        if time.monotonic() > deadline:
+            print(flush=True)
+            raise InfraError(f"PostgreSQL did not answer on {port} within {PG_TIMEOUT:.0f}s; "
+                             f"read {log}; `localinfra.py down` stops it")
+        time.sleep(0.1)
+    psql = [str(bin_dir / "psql"), "-h", HOST, "-p", str(port), "-U", PG_USER, "-d", "postgres",
+            "-v", "ON_ERROR_STOP=1", "-tAc"]
+    exists = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}'"],
+                            check=False, capture_output=True, text=True)
+    if exists.returncode == 0 and exists.stdout.strip() != "1":
+        exists = subprocess.run([*psql, f"CREATE DATABASE {PG_DATABASE}"], check=False,
+                                capture_output=True, text=True)
+    if exists.returncode:
+        print(flush=True)
+        raise InfraError(f"cannot create database {PG_DATABASE} on {HOST}:{port}: "
+                         f"{(exists.stderr or exists.stdout).strip()[:300]}; read {log}")
+    done(t0)
+    return url
+
+
+def stop_postgres(state: State) -> None:
+    """SIGINT is PostgreSQL's fast shutdown (SIGTERM's smart one waits for every client)."""
+    entry = state.get("postgres")
+    if entry:
+        t0 = time.monotonic()
+        say(f"stopping PostgreSQL (pid {entry['pid']}) ...", end="")
+        try:
+            os.kill(entry["pid"], signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        if not wait_gone(entry, STOP_TIMEOUT):
+            kill_entry("PostgreSQL", entry)
+        print(f" stopped in {time.monotonic() - t0:.1f}s", flush=True)
+    state.procs.pop("postgres", None)
+    state.save()
 
 
 def stop_store(state: State) -> None:
@@ -724,6 +909,8 @@ def cmd_down(state: State, only: set[str] | None = None) -> None:
         stop_prometheus(state)
     if "store" in names:
         stop_store(state)
+    if "postgres" in names:
+        stop_postgres(state)
     if "rabbitmq" in names:
         stop_rabbit(state, ports)
     if "epmd" in names:
@@ -751,6 +938,10 @@ def cmd_status(state: State, ports: argparse.Namespace) -> int:
         who = f"started by localinfra, pid {mine['pid']}" if mine else "not started by us"
         say(f"store: {HOST}:{ports.store_port} ping {'ok' if ping else 'DOWN'}"
             + (f" ({who})" if ping or mine else ""))
+    mine = state.get("postgres")
+    if mine:
+        say(f"PostgreSQL (store backend pg): {HOST}:{mine['port']} (started by localinfra, "
+            f"pid {mine['pid']})")
     if state.get("epmd"):
         say(f"epmd: started by localinfra, pid {state.procs['epmd']['pid']}")
     mine = state.get("prometheus")
@@ -795,6 +986,7 @@ def cmd_restart(state: State, ports: argparse.Namespace, name: str, pause: float
         start_rabbit(state, ports)
     else:
         ports.store_port = entry.get("port", ports.store_port)
+        ports.store_backend = entry.get("backend", "sqlite")  # PostgreSQL, if any, keeps running
         hard_kill(state, name, entry) if kill else stop_store(state)
         time.sleep(pause)
         start_store(state, ports)
@@ -842,6 +1034,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="AMQP port (distribution port is this + 20000)")
     ap.add_argument("--mgmt-port", type=int, default=15672)
     ap.add_argument("--store-port", type=int, default=27017)
+    ap.add_argument("--store-backend", choices=STORE_BACKENDS,
+                    default=os.environ.get("KOPNET_STORE_BACKEND") or "sqlite",
+                    help="FerretDB's storage: sqlite (default) or pg (a PostgreSQL of its own; "
+                         "default from KOPNET_STORE_BACKEND)")
+    ap.add_argument("--pg-port", type=int, default=5433,
+                    help="store backend pg: the PostgreSQL port (loopback only)")
     ap.add_argument("--rabbit-metrics-port", type=int, default=15692,
                     help="RabbitMQ's rabbitmq_prometheus endpoint (on a RabbitMQ we start)")
     ap.add_argument("--observe", action="store_true",
