@@ -74,7 +74,8 @@ def main() -> int:
         print(f"{name:<28}{figure['value']:>14,.3f}{figure.get('aim', ''):>12}"
               f"{figure.get('verdict', ''):>6}  {figure.get('detail', '')}")
     failed = [name for name, figure in figures.items() if figure.get("verdict") == "FAIL"]
-    print(("" if only else f"written to {RESULTS}; ") + (f"FAIL: {', '.join(failed)}" if failed else "every aim PASS"))
+    verdicts = f"FAIL: {', '.join(failed)}" if failed else "every aim PASS"
+    print(("" if only else f"written to {RESULTS}; ") + verdicts)
     return 0
 
 
