@@ -43,12 +43,16 @@ def main() -> int:
     logging.getLogger("amqp").setLevel(logging.ERROR)
     amqp_uri = os.environ.get("AMQP_URI", DEFAULTS["AMQP_URI"])
     mongodb_uri = os.environ.get("MONGODB_URI", DEFAULTS["MONGODB_URI"])
+    # `python -m bench relay_ratio [...]` measures only the named figures, and writes no results.json
+    only = set(sys.argv[1:])
     run_id = uuid.uuid4().hex[:8]
     started = time.monotonic()
     figures: dict[str, dict] = {}
     load_before = os.getloadavg()
     for name, measure in [*peer_bench.FIGURES, *kernel_bench.FIGURES, *catalog_bench.FIGURES,
                           *e2e_bench.FIGURES, *financing_bench.FIGURES]:
+        if only and name not in only:
+            continue
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         figures.update(measure(amqp_uri, mongodb_uri, run_id))
     result = {
@@ -63,13 +67,15 @@ def main() -> int:
     for figure in figures.values():
         if figure.get("aim"):
             figure["verdict"] = verdict(figure["value"], figure["aim"])
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    if not only:
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'figure':<28}{'value':>14}{'aim':>12}{'':>6}  detail")
     for name, figure in figures.items():
         print(f"{name:<28}{figure['value']:>14,.3f}{figure.get('aim', ''):>12}"
               f"{figure.get('verdict', ''):>6}  {figure.get('detail', '')}")
     failed = [name for name, figure in figures.items() if figure.get("verdict") == "FAIL"]
-    print(f"written to {RESULTS}; " + (f"FAIL: {', '.join(failed)}" if failed else "every aim PASS"))
+    verdicts = f"FAIL: {', '.join(failed)}" if failed else "every aim PASS"
+    print(("" if only else f"written to {RESULTS}; ") + verdicts)
     return 0
 
 

@@ -5,12 +5,13 @@ Topology (events.md): one durable topic exchange `kopnet.events`; routing key = 
 """
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
-
 import amqp
 import kombu
 from amqp.exceptions import ResourceLocked
+
+# publishing lives in publisher.py; imported from here as before
+from .publisher import ConfirmedPublisher as ConfirmedPublisher
+from .publisher import PublishFailed as PublishFailed
 
 EVENTS_EXCHANGE = "kopnet.events"
 
@@ -67,74 +68,12 @@ def try_exclusive_lock(connection: kombu.Connection, name: str) -> bool:
     return True
 
 
-class PublishFailed(Exception):
-    """The broker nacked or did not confirm in time: the messages must be sent again."""
-
-
 def event_message(event) -> amqp.Message:
     return amqp.Message(
         event.to_json(), content_type="application/json", delivery_mode=2,
         message_id=event.event_id, type=event.event_type,
         application_headers={"position": event.position},
     )
-
-
-class ConfirmedPublisher:
-    """Persistent publishing with pipelined publisher confirms on one channel.
-
-    `publish` sends without waiting and `wait_for_confirms` collects the broker's acks
-    (which may cover many messages at a time), so throughput is not bound by one round
-    trip per message, and a caller can send the next batch while the last is confirmed.
-    """
-
-    def __init__(self, connection: kombu.Connection, confirm_timeout: float = 30.0):
-        self.connection = connection
-        self.channel = connection.channel()
-        self.channel.confirm_select()
-        self.confirm_timeout = confirm_timeout
-        self._next_tag = 1
-        self._unconfirmed: set[int] = set()
-        self._nacked = 0
-        self.channel.events["basic_ack"].add(self._on_ack)
-        self.channel.events["basic_nack"].add(self._on_nack)
-
-    def _on_ack(self, tag: int, multiple: bool) -> None:
-        if multiple:
-            self._unconfirmed.difference_update([t for t in self._unconfirmed if t <= tag])
-        else:
-            self._unconfirmed.discard(tag)
-
-    def _on_nack(self, tag: int, multiple: bool) -> None:
-        self._nacked += 1
-        self._on_ack(tag, multiple)
-
-    def publish(self, messages: Iterable[tuple[str, str, amqp.Message]]) -> int:
-        """Sends without waiting; returns the delivery tag of the last message sent."""
-        for exchange, routing_key, message in messages:
-            self.channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
-            self._unconfirmed.add(self._next_tag)
-            self._next_tag += 1
-        return self._next_tag - 1
-
-    def wait_for_confirms(self, upto: int | None = None) -> None:
-        """Waits until the broker has confirmed every message up to tag `upto` (default: all)."""
-        limit = self._next_tag if upto is None else upto
-        deadline = time.monotonic() + self.confirm_timeout
-        while self._nacked == 0 and any(tag <= limit for tag in self._unconfirmed):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pending, self._unconfirmed = len(self._unconfirmed), set()
-                raise PublishFailed(f"{pending} messages unconfirmed after {self.confirm_timeout}s")
-            try:
-                self.connection.drain_events(timeout=min(remaining, 1.0))
-            except TimeoutError:
-                continue
-        if self._nacked:
-            nacked, self._nacked = self._nacked, 0
-            raise PublishFailed(f"RabbitMQ refused {nacked} messages (nack)")
-
-    def publish_all(self, messages: Iterable[tuple[str, str, amqp.Message]]) -> None:
-        self.wait_for_confirms(self.publish(messages))
 
 
 class LockLost(Exception):

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# One encoder for every envelope: json.dumps with arguments builds a new encoder per call, a
+# third of the time of encoding an event on the relay's path.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
 
 def utc_now() -> str:
     """An ISO 8601 UTC instant with a `Z`, millisecond precision."""
@@ -49,7 +53,7 @@ class Envelope:
         return dict(vars(self))  # shallow: envelopes are immutable and this is the relay's hot path
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+        return _ENCODER.encode(self.to_dict()).encode()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Envelope:

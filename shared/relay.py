@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 
 import amqp
 from pymongo.errors import PyMongoError
@@ -47,6 +48,7 @@ from .eventstore import Commit, EventStore, StoreUnavailable
 from .holes import Holes
 from .metrics import Metrics
 from .prefetch import prefetched
+from .publisher import Pipeline
 from .recent import RecentCommits
 from .topology import QueueSpec, declare_all
 
@@ -82,6 +84,7 @@ class OutboxRelay:
         # Whether the last pass took this process's own commits from memory: the next one then
         # waits (woken by the next own commit, or idle_wait later) before looking in the store.
         self._from_memory = False
+        self._relayed = 0  # the end of the last confirmed batch of the current pass
         store.listeners.append(self._on_commit)
 
     def _on_commit(self, commit: Commit) -> None:
@@ -147,12 +150,14 @@ class OutboxRelay:
         """Publishes every event after `checkpoint` from one store cursor; returns the new
         checkpoint. Batch n+1 is sent while batch n waits for its confirms; the checkpoint
         only ever moves to the end of a confirmed batch."""
-        in_flight: tuple[int, list[Envelope]] | None = None
+        self._relayed = checkpoint
+        pipeline = Pipeline(publisher)
         just_appended = self._recent.wait_after(checkpoint, lambda: self.store.appending > 0)
         if just_appended:  # the common case: this process wrote them a moment ago
-            in_flight, checkpoint = self._send(publisher, just_appended, None, checkpoint)
+            self._send(pipeline, just_appended)
             self._at_commit_end = self._from_memory = True
-            return self._confirmed(publisher, *in_flight)
+            pipeline.drain()
+            return self._relayed
         if self._from_memory:  # other processes' commits are looked for after the idle wait
             self._from_memory = False
             return checkpoint
@@ -164,33 +169,28 @@ class OutboxRelay:
                                                        holes=self.holes)):
             batch.append(event)
             if len(batch) >= self.batch_size:
-                in_flight, checkpoint = self._send(publisher, batch, in_flight, checkpoint)
+                self._send(pipeline, batch)
                 batch = []
         if batch:
-            in_flight, checkpoint = self._send(publisher, batch, in_flight, checkpoint)
-        if in_flight:
-            checkpoint = self._confirmed(publisher, *in_flight)
-        self._update_backlog(checkpoint)
+            self._send(pipeline, batch)
+        pipeline.drain()
+        self._update_backlog(self._relayed)
         self._at_commit_end = True  # the cursor yields whole commits
-        return checkpoint
+        return self._relayed
 
-    def _send(self, publisher: ConfirmedPublisher, batch: list[Envelope],
-              in_flight: tuple[int, list[Envelope]] | None, checkpoint: int
-              ) -> tuple[tuple[int, list[Envelope]], int]:
+    def _send(self, pipeline: Pipeline, batch: list[Envelope]) -> None:
         self._known_head = max(self._known_head, batch[-1].position)
-        last_tag = publisher.publish(self._messages(batch))
-        if in_flight:
-            checkpoint = self._confirmed(publisher, *in_flight)
-        return (last_tag, batch), checkpoint
+        pipeline.send(self._messages(batch), partial(self._confirmed, batch))
 
-    def _confirmed(self, publisher: ConfirmedPublisher, last_tag: int, batch: list[Envelope]) -> int:
-        publisher.wait_for_confirms(last_tag)
+    def _confirmed(self, batch: list[Envelope]) -> None:
+        """Called by the pipeline once every event of `batch` (and of the batches before it) is
+        confirmed: only then may the checkpoint pass them."""
         self.after_publish(batch)
         position = batch[-1].position
         self.checkpoints.advance(self.checkpoint_name, position)
         self.metrics.events_published.labels(self.service).inc(len(batch))
         self._update_backlog(position)
-        return position
+        self._relayed = position
 
     def _messages(self, batch: list[Envelope]) -> Iterator[tuple[str, str, amqp.Message]]:
         registry = self.store.registry

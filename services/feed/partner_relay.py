@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import amqp
@@ -28,6 +29,7 @@ from shared.broker import (
 )
 from shared.checkpoints import Checkpoints
 from shared.eventstore import StoreUnavailable
+from shared.publisher import Pipeline
 
 from .domain import instant
 from .feedstore import FeedStore
@@ -134,14 +136,22 @@ class PartnerFeedRelay:
         position = self.positions.get(partner_id)
         if position is None:
             position = self.positions[partner_id] = self.checkpoints.load(name)
-        while entries := self.store.read(partner_id, position, self.batch_size):
-            publisher.publish_all((EXCHANGE, queue_name(partner_id), feed_message(e)) for e in entries)
-            self.after_publish(partner_id, entries)
-            position = self.positions[partner_id] = entries[-1]["feed_position"]
-            self.checkpoints.advance(name, position)
-            if self.metrics is not None:
-                self.metrics.relayed(partner_id, entries[-1])
-        return position
+        pipeline = Pipeline(publisher)  # the next batch is read and sent while this one is confirmed
+        sent = position
+        while entries := self.store.read(partner_id, sent, self.batch_size):
+            pipeline.send(((EXCHANGE, queue_name(partner_id), feed_message(e)) for e in entries),
+                          partial(self._confirmed, name, partner_id, entries))
+            sent = entries[-1]["feed_position"]
+        pipeline.drain()
+        return self.positions[partner_id]
+
+    def _confirmed(self, name: str, partner_id: str, entries: list[dict[str, Any]]) -> None:
+        """The broker confirmed `entries` (and every batch before them): the checkpoint may pass them."""
+        self.after_publish(partner_id, entries)
+        position = self.positions[partner_id] = entries[-1]["feed_position"]
+        self.checkpoints.advance(name, position)
+        if self.metrics is not None:
+            self.metrics.relayed(partner_id, entries[-1])
 
     def after_publish(self, partner_id: str, entries: list[dict[str, Any]]) -> None:
         """A seam between publish and checkpoint (tests stop here)."""
