@@ -69,9 +69,9 @@ def main() -> int:
             figure["verdict"] = verdict(figure["value"], figure["aim"])
     if not only:
         RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'figure':<28}{'value':>14}{'aim':>12}{'':>6}  detail")
+    print(f"{'figure':<34}{'value':>14}{'aim':>12}{'':>6}  detail")
     for name, figure in figures.items():
-        print(f"{name:<28}{figure['value']:>14,.3f}{figure.get('aim', ''):>12}"
+        print(f"{name:<34}{figure['value']:>14,.3f}{figure.get('aim', ''):>12}"
               f"{figure.get('verdict', ''):>6}  {figure.get('detail', '')}")
     failed = [name for name, figure in figures.items() if figure.get("verdict") == "FAIL"]
     verdicts = f"FAIL: {', '.join(failed)}" if failed else "every aim PASS"

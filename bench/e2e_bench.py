@@ -8,6 +8,9 @@ tests/e2e/conftest.py: own database prefix, ports and RabbitMQ vhost), measured 
   ledger's read model, offered at a fixed 50 commands/s for 30 s after 5 s of warm-up at that
   rate. The client looks the entry up by _id every 5 ms after the HTTP answer (exact to 5 ms;
   after 200 ms every 50 ms).
+* cpu_ms_per_command_<process>: during those 30 s, the CPU time (utime + stime of /proc/<pid>/stat)
+  each service process, FerretDB and RabbitMQ's beam.smp spent per deposit offered, so a regression
+  shows where. The store and the broker are shared with whatever else runs on this machine.
 * sustained_commands_per_s: the highest offered rate of mixed commands (deposits, withdrawals,
   applications, admissions) that holds with no error and read models less than 1 s behind the
   store, found with locust (headless, bench/locustfile.py): short steps up, then 60 s at the best.
@@ -28,9 +31,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import eventlet
 import requests
@@ -48,6 +52,7 @@ ECHO = "tests.support.echoservice.service"
 RPC_CALLS = 300
 E2E_RATE, E2E_SECONDS, E2E_WARMUP_SECONDS = 50.0, 30, 5
 STEP_SECONDS, HOLD_SECONDS = 10, 60
+LATE = "not in the read model after 10 s"
 USER_RATE = 2.0  # commands/s per locust user (one board working for one member)
 
 
@@ -258,26 +263,92 @@ def e2e_latency(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
             while entries.find_one({"_id": entry_id}, {"_id": 1}) is None:  # a lookup by _id
                 waited = time.perf_counter() - started
                 if waited > 10:
-                    errors.append("not in the read model after 10 s")
+                    errors.append(LATE)
                     return
                 # every 5 ms while it may still meet the aim, then every 50 ms: pollers of late
                 # entries would otherwise load the store they measure and make it later still
                 eventlet.sleep(0.005 if waited < 0.2 else 0.05)
             latencies.append((time.perf_counter() - started) * 1000)
 
-        measure(one, latencies, errors, E2E_RATE, E2E_SECONDS)
-    return latency_figures("e2e", "HTTP sukarela deposit until its entry is in the ledger's read model",
-                           latencies, errors, E2E_RATE, E2E_SECONDS, aim="<= 100")
+        cpu = CpuMeter.of(network, mongodb_uri)
+        measure(one, latencies, errors, E2E_RATE, E2E_SECONDS, cpu)
+    return {**latency_figures("e2e", "HTTP sukarela deposit until its entry is in the ledger's read model",
+                              latencies, errors, E2E_RATE, E2E_SECONDS, aim="<= 100"),
+            **cpu.figures(len(latencies) + errors.count(LATE), "sukarela deposits stored")}
 
 
 def measure(one: Callable[[int], None], latencies: list[float], errors: list[str], rate: float,
-            seconds: int) -> None:
-    """Warms up at the same rate (connections, pools, caches), then measures the steady state."""
+            seconds: int, cpu: CpuMeter | None = None) -> None:
+    """Warms up at the same rate (connections, pools, caches), then measures the steady state (and,
+    given a meter, the CPU each process spends on it)."""
     offer(one, 0, E2E_WARMUP_SECONDS, rate)
     latencies.clear()
     errors.clear()
-    with _collector_paused():
+    with _collector_paused(), (cpu.measuring() if cpu else nullcontext()):
         offer(one, 10_000, seconds, rate)
+
+
+class CpuMeter:
+    """CPU seconds (utime + stime of /proc/<pid>/stat) that each named process spends meanwhile."""
+
+    TICK = 1 / os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, processes: dict[str, int]):
+        self.processes = processes
+        self.used: dict[str, float] = {}
+        self.wall = 0.0
+
+    @classmethod
+    def of(cls, network: Network, mongodb_uri: str) -> CpuMeter:
+        """The network's service processes, and the store and broker they use (found by name)."""
+        processes = {name: process.pid for name, process in network.stack.processes.items()}
+        port = (urlsplit(mongodb_uri).port or 27017)
+        for pid, argv in _commands():
+            if "ferretdb" in argv[0] and any(arg.endswith(f":{port}") for arg in argv):
+                processes["ferretdb"] = pid
+            elif argv[0].endswith("beam.smp"):
+                processes["rabbitmq"] = pid
+        return cls(processes)
+
+    def _seconds(self) -> dict[str, float]:
+        seconds = {}
+        for name, pid in self.processes.items():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone: no figure
+                continue
+            seconds[name] = (int(fields[11]) + int(fields[12])) * self.TICK  # utime, stime (fields 14, 15)
+        return seconds
+
+    @contextmanager
+    def measuring(self) -> Iterator[None]:
+        before, started = self._seconds(), time.monotonic()
+        yield
+        after, self.wall = self._seconds(), time.monotonic() - started
+        self.used = {name: after[name] - before[name] for name in before.keys() & after.keys()}
+
+    def figures(self, commands: int, what: str) -> dict:
+        """`cpu_ms_per_command_<process>`: CPU ms per command stored while measuring (those shed cost
+        little, and would make a saturated process look cheap)."""
+        shared = {"ferretdb": " (the shared store: other benches' load counts too)",
+                  "rabbitmq": " (the shared broker: other benches' load counts too)"}
+        return {f"cpu_ms_per_command_{name}": {
+            "value": seconds * 1000 / max(commands, 1),
+            "detail": f"{seconds:.2f} CPU s over {commands} commands ({what}) in {self.wall:.0f} s: "
+                      f"{seconds / self.wall:.0%} of one core{shared.get(name, '')}"}
+            for name, seconds in sorted(self.used.items())}
+
+
+def _commands() -> Iterator[tuple[int, list[str]]]:
+    """(pid, argv) of every process of this machine that can be read."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if argv[0]:
+                yield int(entry.name), argv
 
 
 def latency_figures(name: str, what: str, latencies: list[float], errors: list[str], rate: float,

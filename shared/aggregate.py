@@ -88,10 +88,11 @@ class Aggregate:
         return _copy(state) if copy else state
 
     @classmethod
-    def from_snapshot(cls: type[A], state: dict[str, Any]) -> A:
+    def from_snapshot(cls: type[A], state: dict[str, Any], copy: bool = True) -> A:
+        """The aggregate in that state; `copy=False` shares the state (read it only)."""
         aggregate = cls.__new__(cls)
         aggregate._pending = []
-        vars(aggregate).update(_copy(state))
+        vars(aggregate).update(_copy(state) if copy else state)
         return aggregate
 
     def _apply(self, event: DomainEvent) -> None:

@@ -77,7 +77,7 @@ class Financing:
         return self._partner_view(outcome.aggregate)  # type: ignore[arg-type]
 
     def get_partner(self, partner_id: str) -> dict[str, Any]:
-        partner = self.app.load(Partner, partner_id, fresh=True)
+        partner = self.app.read(Partner, partner_id)
         if not partner.exists:
             raise not_found("partner", partner_id)
         return self._partner_view(partner)
@@ -173,7 +173,7 @@ class Financing:
 
     # -- queries ----------------------------------------------------------------------------------
     def get_contract(self, cooperative_id: str, contract_id: str, viewer: Viewer = None) -> dict[str, Any]:
-        contract = self.app.load(Contract, contract_id, fresh=True)
+        contract = self.app.read(Contract, contract_id)
         if not contract.exists or contract.cooperative_id != cooperative_id or not entitled(contract, viewer):
             raise not_found("contract", contract_id)  # 404 whether it is another's or none at all
         return contract.view()
@@ -204,7 +204,7 @@ class Financing:
     def _partner(self, partner_id: str | None, field: str) -> Partner | None:
         if partner_id is None:
             return None
-        partner = self.app.load(Partner, partner_id, fresh=True)
+        partner = self.app.read(Partner, partner_id)
         if not partner.exists:
             raise DomainError("validation_error", f"no partner {partner_id}",
                               {field: [f"no registered partner {partner_id}"]})

@@ -167,7 +167,7 @@ class Ledger:
         MemberAdmitted would a few milliseconds later (both ways are idempotent: whichever comes
         second changes nothing). Bounded by the lookup's own timeout; no answer means 404. True when
         the account exists now."""
-        if self.app.load(SavingsAccount, account_id(coop, member), fresh=True).status != "new":
+        if self.app.read(SavingsAccount, account_id(coop, member)).status != "new":
             return True  # opened meanwhile (the policy got there first): the command can run now
         if self.admission is None:
             return False
@@ -289,7 +289,7 @@ class Ledger:
         """A savings command, if the books take entries (not dissolved). An account not found is
         opened on demand when membership confirms the admission, and the command runs again:
         the lookup costs nothing on the usual path."""
-        books = self.app.load(Books, cooperative_id, fresh=True)
+        books = self.app.read(Books, cooperative_id)
         if books.status == "dissolved":
             require_books_open(books.status, cooperative_id)
         stream = account_id(cooperative_id, member_id)
@@ -356,7 +356,7 @@ class Ledger:
         command, today, actor = CommandContext.from_wire(context), self.today(), actor_from_wire(context)
         self._run(Books, cooperative_id, lambda b: b.begin_close(year, today), command.step("close-begin"),
                   actor)
-        books = self.app.load(Books, cooperative_id, fresh=True)
+        books = self.app.read(Books, cooperative_id)
         if str(year) in books.closed_years:
             return self.get_shu(cooperative_id, year)
         capital = {}
@@ -391,8 +391,8 @@ class Ledger:
         command, today, actor = CommandContext.from_wire(context), self.today(), actor_from_wire(context)
         books = self._books(cooperative_id)
         unpaid = books.shu_owed.get(str(year), {})
-        closed = frozenset(m for m in unpaid if self.app.load(
-            SavingsAccount, account_id(cooperative_id, m), fresh=True).status != "open")
+        closed = frozenset(m for m in unpaid if self.app.read(
+            SavingsAccount, account_id(cooperative_id, m)).status != "open")
         outcome = self._run(Books, cooperative_id, lambda b: b.pay_shu(
             year, fields["date"], fields["to"], today, self._entry_id(command), closed), command, actor)
         books = outcome.aggregate  # type: ignore[assignment]
@@ -449,13 +449,13 @@ class Ledger:
         return {**account.to_dict(), "entry_id": entries[0]["entry_id"] if entries else None}
 
     def _books(self, cooperative_id: str) -> Books:
-        books = self.app.load(Books, cooperative_id, fresh=True)  # another process may have written
+        books = self.app.read(Books, cooperative_id)  # fresh: another process may have written
         if books.status not in ("open", "dissolved"):  # a dissolved cooperative's books stay readable
             raise not_found("books of cooperative", cooperative_id)
         return books
 
     def _account(self, cooperative_id: str, member_id: str) -> SavingsAccount:
-        account = self.app.load(SavingsAccount, account_id(cooperative_id, member_id), fresh=True)
+        account = self.app.read(SavingsAccount, account_id(cooperative_id, member_id))
         if account.status == "new":
             raise not_found("savings account of member", member_id)
         return account

@@ -115,12 +115,12 @@ class Membership:
         fields["joined_on"] = fields["joined_on"].isoformat()
         ctx, actor = CommandContext.from_wire(context), actor_from_wire(context)
         member_id = derived_id("member", ctx.command_id)
-        earlier = self.app.load(Member, member_id, fresh=True)
+        earlier = self.app.read(Member, member_id)
         if earlier.exists:  # a retry of an application that was completed: the same answer
             if earlier.cooperative_id != cooperative_id or earlier.nik != fields["nik"]:
                 raise DomainError("conflict", "this command id was already used for another application")
             return earlier.to_dict()
-        self.app.load(Cooperative, cooperative_id, fresh=True).ensure_accepts_members()
+        self.app.read(Cooperative, cooperative_id).ensure_accepts_members()
         # Two steps, two streams: first the NIK claim (the uniqueness check, decided by the
         # store at version 0), then the member. Both are keyed by the command id, so a retry
         # finds the claim already its own and creates the member. A crash between the steps
@@ -144,7 +144,7 @@ class Membership:
         def change(member: Member) -> None:
             if action == "admit":
                 # Loaded inside the command so that a retry sees the cooperative as it is now.
-                cooperative = self.app.load(Cooperative, cooperative_id, fresh=True)
+                cooperative = self.app.read(Cooperative, cooperative_id)
                 cooperative.ensure_accepts_members()
                 member.admit(day, cooperative.bylaws)
             elif action == "exit":
@@ -183,7 +183,7 @@ class Membership:
         """Claims the NIK's digest (services/membership/nik.py). A claim stored before digests (its
         id holds the number) still keeps the NIK from others while its holder is a live member."""
         digest = nik_digest(nik)
-        legacy = self.app.load(NikClaim, legacy_claim_id(cooperative_id, nik), fresh=True)
+        legacy = self.app.read(NikClaim, legacy_claim_id(cooperative_id, nik))
         if legacy.exists and legacy.member_id not in (None, member_id):
             holder = self._holder(legacy.member_id)
             if legacy.blocks(holder.status if holder else None, utc_now(), holder.nik if holder else None):
@@ -201,7 +201,7 @@ class Membership:
                      actor: Actor | None) -> None:
         self._run(NikClaim, claim_id(cooperative_id, nik), lambda claim: claim.release(member_id),
                   context.step("release-nik"), actor)
-        legacy = self.app.load(NikClaim, legacy_claim_id(cooperative_id, nik), fresh=True)
+        legacy = self.app.read(NikClaim, legacy_claim_id(cooperative_id, nik))
         if legacy.exists and legacy.member_id == member_id:
             self._run(NikClaim, legacy.id, lambda claim: claim.release(member_id),
                       context.step("release-legacy-nik"), actor)
@@ -233,7 +233,7 @@ class Membership:
     def member_admission(self, cooperative_id: str, member_id: str) -> dict | None:
         """For the ledger's read-your-own-writes (it opens a savings account on demand): the
         member's status and admission terms, from the store (the answer is acted on at once)."""
-        member = self.app.load(Member, member_id, fresh=True)
+        member = self.app.read(Member, member_id)
         if not member.exists or member.cooperative_id != cooperative_id:
             return None
         return {"status": member.status, "admitted_on": member.admitted_on,
@@ -346,7 +346,7 @@ class Membership:
     def _holder(self, member_id: str | None) -> Member | None:
         if member_id is None:
             return None
-        member = self.app.load(Member, member_id, fresh=True)
+        member = self.app.read(Member, member_id)
         return member if member.exists else None
 
     def _paging(self, limit: int | None, cursor: str | None) -> dict[str, Any]:

@@ -172,7 +172,7 @@ class Networking:
         return self._partnership(partnership_id, lambda p: p.end(actor, self.today().isoformat()), context)
 
     def get_partnership(self, actor: dict, partnership_id: str) -> dict[str, Any]:
-        partnership = self.app.load(Partnership, partnership_id, fresh=True)
+        partnership = self.app.read(Partnership, partnership_id)
         partnership.require_reader(actor)
         return partnership.to_dict()
 
@@ -211,7 +211,7 @@ class Networking:
 
     def _partnership(self, partnership_id: str, command: Callable[[Partnership], None], context: dict | None
                      ) -> dict[str, Any]:
-        if not self.app.load(Partnership, partnership_id, fresh=True).exists:
+        if not self.app.read(Partnership, partnership_id).exists:
             raise DomainError("not_found", f"partnership {partnership_id} does not exist")
         command_context = CommandContext.from_wire(context)
         return _answer(self.app.execute(Partnership, partnership_id, command, command_context))

@@ -129,7 +129,7 @@ def membership_events(kernel: Kernel) -> Subscription:
         cooperative_id = event.payload["cooperative_id"]
         if event.event_type == "membership.CooperativeRegistered":
             networking.record_cooperative(cooperative_id, event.payload, context)
-        elif networking.app.load(Cooperative, cooperative_id, fresh=True).exists:
+        elif networking.app.read(Cooperative, cooperative_id).exists:
             networking.app.execute(Cooperative, cooperative_id, lambda c: c.record_dissolution(), context)
         else:  # its registration was never seen here: membership's profile says both
             networking.cooperative(cooperative_id)

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from shared import aggregate as aggregate_module
 from shared.aggregate import DomainError
 from shared.application import Application, CommandContext
 from shared.eventstore import INDEX_ENTRY, ConcurrencyError, EventStore, NewEvent, StoreUnavailable, connect
@@ -216,6 +217,38 @@ def test_a_fresh_load_sees_what_another_process_stored_and_reads_only_that(datab
     fresh = ours.load(Account, "a1", fresh=True)
     assert (fresh.version, fresh.balance) == (2, 100)
     assert len(lookups) == 2, "version 2 (found) and version 3 (none): nothing read from version 1 again"
+
+
+def test_a_read_catches_up_with_another_process_and_copies_no_state_it_already_has(
+        database, bank_registry, monkeypatch):
+    ours = Application(EventStore(database, bank_registry), bank_registry)
+    theirs = Application(EventStore(database, bank_registry), bank_registry)
+    ours.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    theirs.execute(Account, "a1", lambda a: a.deposit(100))
+    copies: list[int] = []
+    original = aggregate_module._copy
+    monkeypatch.setattr(aggregate_module, "_copy", lambda state: (copies.append(1), original(state))[1])
+    caught_up = ours.read(Account, "a1")
+    assert (caught_up.version, caught_up.balance) == (2, 100), "what the other process stored"
+    copies.clear()
+    again = ours.read(Account, "a1")
+    assert (again.version, again.balance) == (2, 100)
+    assert copies == [], "nothing new: the cached state itself, not a copy"
+    assert ours.load(Account, "a1").balance == 100 and copies, "a load still hands out a copy"
+
+
+def test_a_read_never_changes_a_state_handed_out_before(database, bank_registry):
+    ours = Application(EventStore(database, bank_registry), bank_registry)
+    theirs = Application(EventStore(database, bank_registry), bank_registry)
+    ours.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    before = ours.read(Account, "a1")
+    theirs.execute(Account, "a1", lambda a: a.deposit(100))
+    after = ours.read(Account, "a1")
+    assert (before.version, before.balance) == (1, 0), "caught up on a copy, not in the shared state"
+    assert (after.version, after.balance) == (2, 100)
+    ours.execute(Account, "a1", lambda a: a.deposit(5))  # a command changes a loaded copy
+    assert (after.version, after.balance) == (2, 100)
+    assert ours.read(Account, "a1").balance == 105
 
 
 def test_a_commit_whose_index_entry_was_lost_is_reindexed_by_the_next_writer(database, bank_registry):
