@@ -44,8 +44,8 @@ class Books(Replayable):
         self.defaults: list[str] = []  # the default chart's codes merged into `chart` (see with_defaults)
 
     @classmethod
-    def from_snapshot(cls, state: dict[str, Any]) -> Any:
-        books = super().from_snapshot(state)
+    def from_snapshot(cls, state: dict[str, Any], copy: bool = True) -> Any:
+        books = super().from_snapshot(state, copy)
         if books.status != "new":
             books.with_defaults()  # the default chart may have grown since the snapshot was taken
         return books
@@ -55,9 +55,15 @@ class Books(Replayable):
         opened: books opened before the chart grew (financing added 2107, 2108, 4105, 5103-5105) get
         the accounts added since, as if opened with them. A default account once merged and then
         removed stays removed (`defaults` remembers what was merged); a stored name or type wins."""
-        for code, label, kind in acc.DEFAULT_CHART:
-            if code not in self.defaults:
-                self.chart.setdefault(code, {"name": label, "type": kind})
+        missing = [account for account in acc.DEFAULT_CHART if account[0] not in self.defaults]
+        if not missing:
+            return
+        # A new chart, not the old one changed: a read-only state may share the old one (from_snapshot
+        # with copy=False, for Application.read)
+        chart = dict(self.chart)
+        for code, label, kind in missing:
+            chart.setdefault(code, {"name": label, "type": kind})
+        self.chart = chart
         self.defaults = sorted({*self.defaults, *(code for code, _, _ in acc.DEFAULT_CHART)})
 
     @property

@@ -13,7 +13,7 @@ class Replayable(Aggregate):
     state_fields: tuple[str, ...] = ()
 
     @classmethod
-    def from_snapshot(cls, state: dict[str, Any]) -> Any:
+    def from_snapshot(cls, state: dict[str, Any], copy: bool = True) -> Any:
         if any(name not in state for name in cls.state_fields):
             return cls(state["id"])  # version 0: the application reads the whole stream
-        return super().from_snapshot(state)
+        return super().from_snapshot(state, copy)
