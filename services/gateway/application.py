@@ -35,8 +35,12 @@ class Gateway:
 
     def handle(self, request: Request, route_name: str, rpc: Any, **path: str) -> Response:
         request_id = correlation_id(request)
-        with correlation_scope(request_id):  # our log lines and the RPC calls below carry it
-            return self._handle(request, request_id, route_name, rpc, path)
+        try:
+            with correlation_scope(request_id):  # our log lines and the RPC calls below carry it
+                return self._handle(request, request_id, route_name, rpc, path)
+        finally:
+            if reserves_slots(rpc):  # a slot reserved before the key's claim (AdmittedKeys)
+                rpc.release()
 
     def _handle(self, request: Request, request_id: str, route_name: str, rpc: Any,
                 path: dict[str, str]) -> Response:
@@ -116,8 +120,23 @@ class AdmittedKeys:
 
     def begin(self, principal: str, key: str, request_print: str) -> Claim | Replay:
         admission = getattr(self.rpc, "admission", None)
-        if isinstance(admission, Admission) and admission.saturated() and self.keys.records.find_one(
-                {"_id": record_id(principal, check_key(key))}, {"_id": 1}) is None:
-            self.rpc.shed = admission.refuse()
-            raise self.rpc.shed
-        return self.keys.begin(principal, key, request_print)
+        if isinstance(admission, Admission) and admission.saturated():
+            if self.keys.records.find_one({"_id": record_id(principal, check_key(key))}, {"_id": 1}) is None:
+                self.rpc.shed = admission.refuse()
+                raise self.rpc.shed
+            return self.keys.begin(principal, key, request_print)
+        # A slot first, then the claim (the proxy's `reserve`; Gateway.handle releases it): a request
+        # shed while it waits for one has claimed nothing, so there is no claim to free
+        reserving = reserves_slots(self.rpc)
+        if reserving:
+            self.rpc.reserve()
+        begun = self.keys.begin(principal, key, request_print)
+        if isinstance(begun, Replay) and reserving:
+            self.rpc.release()  # answered from the store: no call to make
+        return begun
+
+
+def reserves_slots(rpc: Any) -> bool:
+    """Whether `rpc` is a proxy that can hold a slot for its worker (rpc.py). Asked of its class: a
+    service proxy answers any other attribute with a remote method."""
+    return callable(getattr(type(rpc), "reserve", None))

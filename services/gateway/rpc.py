@@ -85,11 +85,31 @@ class _ServiceProxy(ServiceProxy):
                  admission: Admission | None = None, **options: Any):
         self.timeout, self.admission = timeout, admission
         self.shed: Saturated | None = None  # set when a call of this worker was shed
+        self.reserved = False  # whether this worker holds a slot for its calls (see `reserve`)
         super().__init__(worker_ctx, service_name, reply_listener, **options)
 
     def __getattr__(self, name: str) -> MethodProxy:
+        admission = None if self.reserved else self.admission  # a reserved slot is the call's slot
         return _MethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener, self.timeout,
-                            admission=self.admission, on_shed=self._remember, **self.options)
+                            admission=admission, on_shed=self._remember, **self.options)
+
+    def reserve(self) -> None:
+        """Takes a slot for this worker's calls until `release`, before the request stores anything
+        (its Idempotency-Key claim): shed then, it has nothing to undo, where shed at the call it had
+        a claim to free, a write more on a store that is already behind."""
+        if self.admission is None or self.reserved:
+            return
+        try:
+            self.admission.acquire()
+        except Saturated as shed:
+            self._remember(shed)
+            raise
+        self.reserved = True
+
+    def release(self) -> None:
+        if self.reserved and self.admission is not None:
+            self.reserved = False
+            self.admission.release()
 
     def _remember(self, shed: Saturated) -> None:
         self.shed = shed

@@ -16,7 +16,7 @@ from services.gateway.admission import RETRY_AFTER, STANDING_SHARE, Admission, A
 from services.gateway.application import AdmittedKeys, Gateway
 from services.gateway.auth import Principal, sign
 from services.gateway.errors import to_api_error
-from services.gateway.idempotency import Replay
+from services.gateway.idempotency import Claim, Replay
 from services.gateway.rpc import ExpiringRpcProxy, _ServiceProxy
 from shared.metrics import Metrics
 from tests.conftest import wait_for
@@ -256,3 +256,41 @@ def test_when_the_service_is_saturated_a_new_key_is_shed_before_anything_is_stor
     known = Keys(known=True)  # a replay needs no slot, saturated or not
     assert AdmittedKeys(known, rpc).begin("member:1", "key-1", "print") == Replay(201, {"id": "done"})
 
+
+
+def ledger_proxy(slots):
+    config = {"AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/"}
+    worker_ctx = SimpleNamespace(context_data={}, container=SimpleNamespace(config=config))
+    return _ServiceProxy(worker_ctx, "ledger", SimpleNamespace(_reply_events={}), 0.1, slots)
+
+
+def test_a_new_key_takes_its_slot_before_its_claim_and_its_call_uses_that_slot(monkeypatch):
+    slots, _ = admission(limit=1, wait=0)
+    proxy = ledger_proxy(slots)
+    keys = Keys(known=False)
+    keys.begin = lambda principal, key, request_print: (keys.begun.append(key), Claim("record", "token"))[1]
+    assert AdmittedKeys(keys, proxy).begin("member:1", "key-1", "print") == Claim("record", "token")
+    assert slots.in_flight == 1 and proxy.reserved
+    method = proxy.deposit_sukarela
+    monkeypatch.setattr(method, "_call", lambda *a, **k: SimpleNamespace(result=lambda: "stored"))
+    assert method("coop-1") == "stored", "the reserved slot is the call's: no second one is asked for"
+    proxy.release()
+    assert slots.in_flight == 0 and not proxy.reserved
+
+
+def test_a_new_key_shed_while_waiting_for_a_slot_has_claimed_nothing():
+    slots, registry = admission(limit=1, wait=0.05, max_waiting=1)
+    slots.acquire()  # another request's
+    assert not slots.saturated(), "room to wait: not shed at once"
+    proxy, keys = ledger_proxy(slots), Keys(known=False)
+    with pytest.raises(Saturated):
+        AdmittedKeys(keys, proxy).begin("member:1", "key-1", "print")
+    assert keys.begun == [] and isinstance(proxy.shed, Saturated) and not proxy.reserved
+    assert sample(registry, "kopnet_gateway_shed_total") == 1
+
+
+def test_a_replay_gives_its_reserved_slot_back_at_once():
+    slots, _ = admission(limit=1, wait=0)
+    proxy = ledger_proxy(slots)
+    replay = AdmittedKeys(Keys(known=True), proxy).begin("member:1", "key-1", "print")
+    assert replay == Replay(201, {"id": "done"}) and slots.in_flight == 0 and not proxy.reserved
