@@ -48,6 +48,10 @@ class Aggregate:
     #: Bump when the state's shape changes (a field added or renamed): snapshots taken by another
     #: version are ignored and the stream is replayed (shared/snapshots.py).
     snapshot_version: ClassVar[int] = 1
+    #: True when every apply method only assigns attributes (a container it changes is a new one,
+    #: never the old one changed in place): a command may then start from the state the cache
+    #: holds instead of a copy of it (Application.load), which costs as much as the state is big.
+    shares_state: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

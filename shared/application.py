@@ -85,7 +85,7 @@ class Application:
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
-            aggregate = cls.from_snapshot(cached[1])
+            aggregate = cls.from_snapshot(cached[1], copy=not cls.shares_state)
             if not fresh:
                 return aggregate
         else:

@@ -49,6 +49,9 @@ def _entry_debits(payload: Mapping[str, Any]) -> int:
 
 class HealthRecord(Aggregate):
     snapshot_every = 50
+    # Its apply methods build new containers (tests/unit/test_health_record.py checks it): one command
+    # per foreign event on one stream per cooperative, so a copy of `business` per command added up
+    shares_state = True
 
     def __init__(self, id: str):
         super().__init__(id)
@@ -132,6 +135,8 @@ class HealthRecord(Aggregate):
 
     def apply_HealthPostingRecorded(self, data: dict) -> None:
         self.cooperative_id = data["cooperative_id"]
+        if not data["business"] and not data["cancels"]:
+            return  # most postings (savings movements) change nothing kept here: no copy of `business`
         business = dict(self.business)
         if data["business"]:
             business[data["entry_id"]] = data["date"]

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -249,6 +250,35 @@ def test_a_read_never_changes_a_state_handed_out_before(database, bank_registry)
     ours.execute(Account, "a1", lambda a: a.deposit(5))  # a command changes a loaded copy
     assert (after.version, after.balance) == (2, 100)
     assert ours.read(Account, "a1").balance == 105
+
+
+def test_commands_of_one_process_on_one_stream_take_turns_instead_of_conflicting(database, bank_registry):
+    application = Application(EventStore(database, bank_registry), bank_registry)
+    application.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    conflicts: list[str] = []
+    append = application.store.append
+
+    def counting(*args, **kwargs):
+        try:
+            return append(*args, **kwargs)
+        except ConcurrencyError as error:
+            conflicts.append(str(error))
+            raise
+
+    application.store.append = counting  # type: ignore[method-assign]
+
+    def slow_deposit(account: Account) -> None:
+        time.sleep(0.05)  # both have loaded the account before either saves, unless they take turns
+        account.deposit(10)
+
+    threads = [threading.Thread(target=application.execute, args=(Account, "a1", slow_deposit)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert application.load(Account, "a1", fresh=True).balance == 20
+    assert conflicts == []
+    assert application._turns == {}, "a stream's turn is forgotten when no command waits for it"
 
 
 def test_a_commit_whose_index_entry_was_lost_is_reindexed_by_the_next_writer(database, bank_registry):

@@ -2,6 +2,7 @@
 activity and amounts; balances and monthly flows follow the postings."""
 from __future__ import annotations
 
+import copy
 from datetime import date
 
 from services.membership.health import flags
@@ -155,3 +156,36 @@ def test_a_settled_order_is_business_of_both_sides_and_counted_once():
     totals = view.get("health_network", "totals")
     assert totals is not None
     assert totals["catalog"]["orders_settled"] == 1 and totals["catalog"]["order_value"] == 500_000
+
+
+def test_every_health_record_event_builds_new_containers_so_a_command_may_share_the_cached_state():
+    """HealthRecord.shares_state: Application.load hands a command the cached state itself, so an
+    apply method that changed a container in place would change the cache before the save."""
+    foreign = [
+        ("ledger.BooksOpened", {"cooperative_id": "c1", "accounts": CHART}),
+        ("ledger.AccountAdded", {"cooperative_id": "c1", "code": "5103", "type": "expense"}),
+        ("ledger.JournalEntryPosted", posting("e1", "2026-05-01", SALE)),
+        ("ledger.JournalEntryPosted", posting("e2", "2026-05-02", [line("1101", debit=5),
+                                                                   line("2101", credit=5)], kind="savings")),
+        ("ledger.JournalEntryPosted", posting("e3", "2026-05-03", REVERSED, kind="reversal", reverses="e1")),
+        ("ledger.ReportPublished", {"cooperative_id": "c1"}),
+        _disbursed("k1", 12_000_000),
+        ("financing.PaymentReceived", {"contract_id": "k1", "amount": 2_000_000, "date": "2026-03-05",
+                                       "status": "current"}),
+        ("financing.ContractWrittenOff", {"contract_id": "k1"}),
+        ("networking.ProductListed", {"cooperative_id": "c1", "product_id": "p1"})]
+    record, recorded = HealthRecord("c1"), set()
+    for event_type, payload in foreign:
+        shared = record.snapshot_state(copy=False)
+        before = copy.deepcopy(shared)
+        working = HealthRecord.from_snapshot(shared, copy=False)
+        command = command_for(envelope(event_type, payload, 0))
+        assert command is not None
+        command(working)
+        assert shared == before, f"{event_type} changed the shared state in place"
+        recorded |= {event.name for event in working.pending_events}
+        working.mark_saved()
+        record = working
+    applied = {name.removeprefix("apply_") for name in vars(HealthRecord) if name.startswith("apply_")}
+    assert recorded == applied, "every event HealthRecord applies is checked"
+    assert record.business == {} and record.chart["5103"] == "expense"
