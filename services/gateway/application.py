@@ -111,20 +111,23 @@ def actor_of(principal: Principal) -> dict[str, str]:
 
 
 class AdmittedKeys:
-    """Claims an Idempotency-Key only if the call may get a slot. When the service is saturated a
-    key never seen is shed before anything is stored (freeing a claim scans the collection on
-    FerretDB v1); a known key goes on to its replay, which needs no slot, or its 409."""
+    """Claims an Idempotency-Key only once the call has its slot, so a key never seen is shed before
+    anything is stored (a claim freed after a shed was two writes on a store already behind); a
+    known key goes on to its replay, which needs no slot, or its 409."""
 
     def __init__(self, keys: Any, rpc: Any):
         self.keys, self.rpc = keys, rpc
 
     def begin(self, principal: str, key: str, request_print: str) -> Claim | Replay:
         admission = getattr(self.rpc, "admission", None)
-        if isinstance(admission, Admission) and admission.saturated():
-            if self.keys.records.find_one({"_id": record_id(principal, check_key(key))}, {"_id": 1}) is None:
+        if isinstance(admission, Admission) and admission.in_flight >= admission.limit:
+            # No free slot: a known key goes on to its replay (or its 409), which needs none; a new
+            # one is shed now when it would be anyway, else it waits for a slot below
+            if self.keys.records.find_one({"_id": record_id(principal, check_key(key))}, {"_id": 1}):
+                return self.keys.begin(principal, key, request_print)
+            if admission.saturated():
                 self.rpc.shed = admission.refuse()
                 raise self.rpc.shed
-            return self.keys.begin(principal, key, request_print)
         # A slot first, then the claim (the proxy's `reserve`; Gateway.handle releases it): a request
         # shed while it waits for one has claimed nothing, so there is no claim to free
         reserving = reserves_slots(self.rpc)
