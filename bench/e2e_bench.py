@@ -52,6 +52,7 @@ ECHO = "tests.support.echoservice.service"
 RPC_CALLS = 300
 E2E_RATE, E2E_SECONDS, E2E_WARMUP_SECONDS = 50.0, 30, 5
 STEP_SECONDS, HOLD_SECONDS = 10, 60
+SUSTAINED_AIM = ">= 100"  # issue 16: mixed commands held for HOLD_SECONDS, 0 failures, lag <= 1 s
 LATE = "not in the read model after 10 s"
 USER_RATE = 2.0  # commands/s per locust user (one board working for one member)
 
@@ -507,9 +508,10 @@ def sustained(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
     tried = "; ".join(f"{s['offered']:.0f}/s x {s['seconds']}s: {s['rps']:.1f} rps, {s['failures']} failed, "
                       f"p99 {s['p99_ms']:.0f} ms, lag {s['lag_s']} s" for s in steps)
     if held is None:
-        return {"sustained_commands_per_s": {"value": 0.0, "detail": f"nothing held for 60 s; {tried}"}}
+        return {"sustained_commands_per_s": {"value": 0.0, "aim": SUSTAINED_AIM,
+                                             "detail": f"nothing held for 60 s; {tried}"}}
     return {"sustained_commands_per_s": {
-        "value": held["rps"],
+        "value": held["rps"], "aim": SUSTAINED_AIM,
         "detail": f"locust: {held['requests']} commands in {HOLD_SECONDS}s offered at "
                   f"{held['offered']:.0f}/s ({held['users']} users), {held['failures']} failures, response "
                   f"p50 {held['p50_ms']:.0f} / p95 {held['p95_ms']:.0f} / p99 {held['p99_ms']:.0f} ms, "
