@@ -47,6 +47,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,6 +167,21 @@ def tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return "    (no log)"
     return "\n".join("    " + (ln if len(ln) <= 200 else ln[:200] + " ...") for ln in text)
+
+
+def await_start(proc: subprocess.Popen, ready: Callable[[], bool], deadline: float, log: Path,
+                exited: str, late: str) -> None:
+    """Polls `ready` until it holds. `exited` names the process in the error when it ends first,
+    `late` is the whole error when `deadline` (a monotonic time) passes."""
+    while not ready():
+        if proc.poll() is not None:
+            print(flush=True)
+            raise InfraError(f"{exited} exited with status {proc.returncode} while starting; "
+                             f"read {log}:\n{tail(log)}")
+        if time.monotonic() > deadline:
+            print(flush=True)
+            raise InfraError(late)
+        time.sleep(0.1)
 
 
 # ---------------------------------------------------------------- state
@@ -622,17 +638,9 @@ def run_store(state: State, ports: argparse.Namespace) -> None:
     state.procs["store"] = record(proc.pid, port=ports.store_port, binary=str(binary),
                                   backend=backend)
     state.save()
-    deadline = t0 + STORE_TIMEOUT
-    while not mongo_ping(ports.store_port):
-        if proc.poll() is not None:
-            print(flush=True)
-            raise InfraError(f"FerretDB exited with status {proc.returncode} while starting; "
-                             f"read {log}:\n{tail(log)}")
-        if time.monotonic() > deadline:
-            print(flush=True)
-            raise InfraError(f"FerretDB did not answer ping on {ports.store_port} within "
-                             f"{STORE_TIMEOUT:.0f}s; read {log}; `localinfra.py down` stops it")
-        time.sleep(0.1)
+    await_start(proc, lambda: mongo_ping(ports.store_port), t0 + STORE_TIMEOUT, log, "FerretDB",
+                f"FerretDB did not answer ping on {ports.store_port} within {STORE_TIMEOUT:.0f}s; "
+                f"read {log}; `localinfra.py down` stops it")
     done(t0)
 
 
@@ -739,17 +747,9 @@ def start_postgres(state: State, ports: argparse.Namespace) -> str:
     proc = spawn(pg_server_argv(bin_dir, data_dir, port), log, user=user)
     state.procs["postgres"] = record(proc.pid, port=port)
     state.save()
-    deadline = t0 + PG_TIMEOUT
-    while not pg_answers(bin_dir, port):
-        if proc.poll() is not None:
-            print(flush=True)
-            raise InfraError(f"postgres exited with status {proc.returncode} while starting; "
-                             f"read {log}:\n{tail(log)}")
-        if time.monotonic() > deadline:
-            print(flush=True)
-            raise InfraError(f"PostgreSQL did not answer on {port} within {PG_TIMEOUT:.0f}s; "
-                             f"read {log}; `localinfra.py down` stops it")
-        time.sleep(0.1)
+    await_start(proc, lambda: pg_answers(bin_dir, port), t0 + PG_TIMEOUT, log, "postgres",
+                f"PostgreSQL did not answer on {port} within {PG_TIMEOUT:.0f}s; read {log}; "
+                "`localinfra.py down` stops it")
     psql = [str(bin_dir / "psql"), "-h", HOST, "-p", str(port), "-U", PG_USER, "-d", "postgres",
             "-v", "ON_ERROR_STOP=1", "-tAc"]
     exists = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}'"],
@@ -849,17 +849,8 @@ def start_prometheus(state: State, ports: argparse.Namespace) -> None:
                   f"--web.listen-address={HOST}:{port}"], log)
     state.procs["prometheus"] = record(proc.pid, port=port)
     state.save()
-    deadline = t0 + PROMETHEUS_TIMEOUT
-    while not prometheus_ready(port):
-        if proc.poll() is not None:
-            print(flush=True)
-            raise InfraError(f"Prometheus exited with status {proc.returncode} while starting; "
-                             f"read {log}:\n{tail(log)}")
-        if time.monotonic() > deadline:
-            print(flush=True)
-            raise InfraError(f"Prometheus not ready on {port} within {PROMETHEUS_TIMEOUT:.0f}s; "
-                             f"read {log}")
-        time.sleep(0.1)
+    await_start(proc, lambda: prometheus_ready(port), t0 + PROMETHEUS_TIMEOUT, log, "Prometheus",
+                f"Prometheus not ready on {port} within {PROMETHEUS_TIMEOUT:.0f}s; read {log}")
     done(t0)
 
 

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ from shared import aggregate as aggregate_module
 from shared.aggregate import DomainError
 from shared.application import Application, CommandContext
 from shared.eventstore import INDEX_ENTRY, ConcurrencyError, EventStore, NewEvent, StoreUnavailable, connect
+from tests.conftest import wait_for
 from tests.support.bankservice.domain import Account
 from tests.support.tcpproxy import TcpProxy
 
@@ -267,8 +267,15 @@ def test_commands_of_one_process_on_one_stream_take_turns_instead_of_conflicting
 
     application.store.append = counting  # type: ignore[method-assign]
 
+    entered, both_inside = [], threading.Event()
+
     def slow_deposit(account: Account) -> None:
-        time.sleep(0.05)  # both have loaded the account before either saves, unless they take turns
+        entered.append(account.version)
+        if len(entered) >= 2:
+            both_inside.set()
+        # Without turns both have loaded the account before either saves; with turns the second
+        # cannot come in, and this wait runs out.
+        both_inside.wait(0.2)
         account.deposit(10)
 
     threads = [threading.Thread(target=application.execute, args=(Account, "a1", slow_deposit)) for _ in range(2)]
@@ -388,8 +395,7 @@ def test_appends_that_arrive_together_go_in_one_insert_and_each_gets_its_own_out
     threads = [threading.Thread(target=append, args=job) for job in jobs]
     for thread in threads:
         thread.start()
-    while len(store._group._queue) < len(jobs):
-        threading.Event().wait(0.001)
+    wait_for(lambda: len(store._group._queue) == len(jobs), what="every append queued behind the first round")
     gated.release.set()
     for thread in [first, *threads]:
         thread.join(10)

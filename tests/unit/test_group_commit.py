@@ -7,6 +7,23 @@ import threading
 import pytest
 
 from shared.group_commit import GroupCommit
+from tests.conftest import wait_for
+
+
+class HeldFirstRound:
+    """A store whose first round waits until released, so that writers queue behind it; it
+    records each round's documents and answers `answer(n)` for document n."""
+
+    def __init__(self, answer):
+        self.answer, self.rounds = answer, []
+        self.inside, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, docs):
+        self.rounds.append([d["n"] for d in docs])
+        if len(self.rounds) == 1:
+            self.inside.set()
+            self.release.wait(5)
+        return [self.answer(d["n"]) for d in docs]
 
 
 def test_a_lone_writer_stores_its_document_in_a_round_of_its_own():
@@ -18,16 +35,7 @@ def test_a_lone_writer_stores_its_document_in_a_round_of_its_own():
 
 
 def test_writers_that_arrive_during_a_round_go_together_in_the_next_and_each_gets_its_own_outcome():
-    inside, release = threading.Event(), threading.Event()
-    rounds: list[list[int]] = []
-
-    def store(docs):
-        rounds.append([d["n"] for d in docs])
-        if len(rounds) == 1:
-            inside.set()
-            release.wait(5)
-        return [ValueError(f"bad {d['n']}") if d["n"] == 3 else d["n"] * 10 for d in docs]
-
+    store = HeldFirstRound(lambda n: ValueError(f"bad {n}") if n == 3 else n * 10)
     group: GroupCommit[int] = GroupCommit(store)
     results: dict[int, object] = {}
 
@@ -39,16 +47,15 @@ def test_writers_that_arrive_during_a_round_go_together_in_the_next_and_each_get
 
     first = threading.Thread(target=write, args=(0,))
     first.start()
-    assert inside.wait(5)
+    assert store.inside.wait(5)
     others = [threading.Thread(target=write, args=(n,)) for n in range(1, 6)]
     for thread in others:
         thread.start()
-    while len(group._queue) < 5:  # all five queued behind the first round
-        threading.Event().wait(0.001)
-    release.set()
+    wait_for(lambda: len(group._queue) == 5, what="all five queued behind the first round")
+    store.release.set()
     for thread in [first, *others]:
         thread.join(5)
-    assert rounds == [[0], [1, 2, 3, 4, 5]]
+    assert store.rounds == [[0], [1, 2, 3, 4, 5]]
     assert results == {0: 0, 1: 10, 2: 20, 3: "bad 3", 4: 40, 5: 50}
 
 
@@ -68,27 +75,18 @@ def test_a_round_that_fails_as_a_whole_fails_each_of_its_writers_and_the_next_ro
 
 
 def test_at_most_limit_documents_go_in_one_round_and_the_rest_in_the_rounds_after():
-    inside, release = threading.Event(), threading.Event()
-    rounds: list[list[int]] = []
-
-    def store(docs):
-        rounds.append([d["n"] for d in docs])
-        if len(rounds) == 1:
-            inside.set()
-            release.wait(5)
-        return [d["n"] for d in docs]
-
+    store = HeldFirstRound(lambda n: n)
     group: GroupCommit[int] = GroupCommit(store, limit=2)
     threads = [threading.Thread(target=group.submit, args=({"n": 0},))]
     threads[0].start()
-    assert inside.wait(5)
+    assert store.inside.wait(5)
     for n in range(1, 6):
         threads.append(threading.Thread(target=group.submit, args=({"n": n},)))
         threads[-1].start()
-        while len(group._queue) < n:  # queued in this order
-            threading.Event().wait(0.001)
-    release.set()
+        wait_for(lambda n=n: len(group._queue) == n, what=f"writer {n} queued")  # queued in this order
+    store.release.set()
     for thread in threads:
         thread.join(5)
+    rounds = store.rounds
     assert sorted(len(r) for r in rounds) == [1, 1, 2, 2] and sorted(sum(rounds, [])) == list(range(6))
     assert rounds[1:] == [[1, 2], [3, 4], [5]]
