@@ -16,7 +16,7 @@ from services.feed.runtime import FeedParts, feed_of
 from services.feed.service import FeedKernelProvider, FeedService, definition
 from shared.broker import EVENTS_EXCHANGE, declare_events_exchange
 from shared.envelope import Envelope, new_id
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 
 def at(seconds: float = 0.0) -> str:
@@ -76,6 +76,20 @@ class FeedHandle:
 
     def replay_ids(self, partner: str) -> list[str]:
         return [item["event_id"] for item in self.rpc.replay(partner, 0, 500)["items"]]
+
+    def wait_opened(self, cooperative_id: str, *partners: str) -> None:
+        """Waits until the feed has recorded access windows of the cooperative for `partners`.
+
+        A test that back-dates an activation sends it long after it happened, outside what the
+        settle delay and the watermark promise (every fact reaches the broker within `settle` of
+        happening); back-dated events sent with it could be decided first. Waiting puts it back
+        inside the contract: the fact is recorded before the events it opens are sent."""
+        from services.feed.domain import CooperativeAccess
+
+        def opened() -> bool:
+            access = self.kernel.application.load(CooperativeAccess, cooperative_id, fresh=True)
+            return set(partners) <= {w["partner_id"] for w in access.windows.values() if w["opened_at"]}
+        wait_for(opened, timeout=30, what=f"access of {cooperative_id} opened to {', '.join(partners)}")
 
     def remove_users(self) -> None:
         for partner in self.partners:

@@ -83,6 +83,7 @@ def test_entitlement_matrix_and_boundaries(feed):
                  partnership("Activated", ps_ended, coop, ended, occurred_at=at(-30)),
                  partnership("Activated", ps_unentitled, coop, unentitled, feed_entitled=False,
                              occurred_at=at(-30)))
+    feed.wait_opened(coop, member, ended)
     applied = contract_applied(coop, contract, funder, guarantor, occurred_at=at(-20))
     inside_ended = coop_event(coop, occurred_at=at(-10))  # reaches the feed after the end below
     end_instant = at(-5)
@@ -123,6 +124,7 @@ def test_an_activation_that_arrives_after_the_event_within_the_settle_delay_stil
 def test_a_redelivered_event_is_fed_once_and_replay_pages_with_next(feed):
     partner, coop, ps = feed.partner(), str(uuid.uuid4()), str(uuid.uuid4())
     feed.publish(partnership("Activated", ps, coop, partner, occurred_at=at(-60)))
+    feed.wait_opened(coop, partner)
     events = [coop_event(coop, occurred_at=at(-50 + i)) for i in range(5)]
     feed.publish(*events, events[2], events[0])
     last = coop_event(coop)
@@ -156,6 +158,7 @@ def test_queue_carries_what_replay_reads_persistent_and_in_order(feed, amqp_uri)
     partner, coop, ps = feed.partner(), str(uuid.uuid4()), str(uuid.uuid4())
     feed.rpc.issue_credentials(partner)  # declares the queue
     feed.publish(partnership("Activated", ps, coop, partner, occurred_at=at(-60)))
+    feed.wait_opened(coop, partner)
     feed.publish(*[coop_event(coop, occurred_at=at(-40 + i)) for i in range(6)])
     wait_for(lambda: len(feed.replay_ids(partner)) == 6, timeout=30, what="six fed")
     replayed = feed.rpc.replay(partner, 0, 100)["items"]
