@@ -48,9 +48,10 @@ class Aggregate:
     #: Bump when the state's shape changes (a field added or renamed): snapshots taken by another
     #: version are ignored and the stream is replayed (shared/snapshots.py).
     snapshot_version: ClassVar[int] = 1
-    #: True when every apply method only assigns attributes (a container it changes is a new one,
-    #: never the old one changed in place): a command may then start from the state the cache
-    #: holds instead of a copy of it (Application.load), which costs as much as the state is big.
+    #: True when no apply method changes a container it did not make or take with `_own` (it
+    #: assigns new ones, or changes what `_own` hands it): a command may then start from the state
+    #: the cache holds instead of a copy of it (Application.load), which costs as much as the
+    #: state is big.
     shares_state: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -63,6 +64,8 @@ class Aggregate:
         self.version = 0
         self.cooperative_id: str | None = None
         self._pending: list[DomainEvent] = []
+        self._borrowed = False  # the state's containers are the cache's (from_snapshot, copy=False)
+        self._owned: set[tuple[str, ...]] = set()
 
     # -- commands use this ---------------------------------------------------------------
     def trigger(self, name: str, /, **data: Any) -> None:
@@ -82,6 +85,11 @@ class Aggregate:
     def mark_saved(self) -> None:
         self._pending.clear()
 
+    def lend_state(self) -> None:
+        """Its containers are now shared with another holder (the cache): a later change through
+        `_own` copies first."""
+        self._borrowed, self._owned = True, set()
+
     def replay(self, events: list[DomainEvent]) -> None:
         for event in events:
             self._apply(event)
@@ -96,8 +104,33 @@ class Aggregate:
         """The aggregate in that state; `copy=False` shares the state (read it only)."""
         aggregate = cls.__new__(cls)
         aggregate._pending = []
+        aggregate._borrowed, aggregate._owned = not copy, set()
         vars(aggregate).update(_copy(state) if copy else state)
         return aggregate
+
+    def _own(self, name: str, *keys: str) -> Any:
+        """The dict at attribute `name` (and at `keys` in it, made empty where missing), safe to
+        change in place: on a borrowed state each dict on the path is copied, shallowly, the first
+        time this aggregate changes it, so the cache keeps what it had; later changes (the rest of
+        a replay) change the copy. On a state of its own it is the dict itself: a replay of n events
+        costs n changes, not n copies of a growing dict."""
+        path: tuple[str, ...] = (name,)
+        container = getattr(self, name)
+        if self._borrowed and path not in self._owned:
+            container = dict(container)
+            setattr(self, name, container)
+            self._owned.add(path)
+        for key in keys:
+            path += (key,)
+            inner = container.get(key)
+            if inner is None:
+                inner = container[key] = {}
+                self._owned.add(path)
+            elif self._borrowed and path not in self._owned:
+                inner = container[key] = dict(inner)
+                self._owned.add(path)
+            container = inner
+        return container
 
     def _apply(self, event: DomainEvent) -> None:
         handler = getattr(self, f"apply_{event.name}", None)

@@ -95,7 +95,8 @@ class Application:
         later = self.store.read_stream(cls.stream_type, stream_id, after_version=aggregate.version)
         if later or cached is None:
             aggregate.replay([self._domain_event(e.event_type, e.payload) for e in later])
-            self._remember(key, aggregate)
+            # a class that shares its state lends it to the cache (the command copies what it changes)
+            self._remember(key, aggregate, copy=not cls.shares_state)
         return aggregate
 
     def read(self, cls: type[A], stream_id: str) -> A:
@@ -126,6 +127,8 @@ class Application:
 
     def _remember(self, key: str, aggregate: Aggregate, copy: bool = True) -> None:
         self._cache[key] = (aggregate.version, aggregate.snapshot_state(copy=copy))
+        if not copy:
+            aggregate.lend_state()
         self._cache.move_to_end(key)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

@@ -20,6 +20,7 @@ from .replayable import Replayable
 
 
 class Books(Replayable):
+    shares_state = True
     state_fields = ("reserve", "carried_loss", "shu_owed", "receivables", "used", "defaults")
 
     def __init__(self, id: str):
@@ -290,18 +291,21 @@ class Books(Replayable):
         require_books_open(self.status, self.id)
 
     # -- events ------------------------------------------------------------------------------------
+    # An apply method changes only what `_own` hands it, or assigns new values (shares_state): a
+    # command then starts from the cached state itself, not from a copy of the open year's entries
+    # (~24 ms at 3,000 entries, per command), and copies only the dicts it changes (shallowly).
     def apply_ShuPaidOut(self, data: dict) -> None:
         year = str(data["fiscal_year"])
+        owed, paid = self._own("shu_owed", year), self._own("shu_paid", year)
         for row in data["members"]:
-            self.shu_owed[year].pop(row["member_id"], None)
-            self.shu_paid.setdefault(year, {})[row["member_id"]] = {"amount": row["amount"], "to": row["to"],
-                                                                    "date": data["date"]}
+            owed.pop(row["member_id"], None)
+            paid[row["member_id"]] = {"amount": row["amount"], "to": row["to"], "date": data["date"]}
 
     def apply_ExitSettled(self, data: dict) -> None:
         for year, amount in data["shu_paid"].items():
-            self.shu_owed[year].pop(data["member_id"], None)
-            self.shu_paid.setdefault(year, {})[data["member_id"]] = {"amount": amount, "to": "exit",
-                                                                     "date": data["date"]}
+            self._own("shu_owed", year).pop(data["member_id"], None)
+            self._own("shu_paid", year)[data["member_id"]] = {"amount": amount, "to": "exit",
+                                                              "date": data["date"]}
 
     def apply_BooksDissolved(self, data: dict) -> None:
         self.status = "dissolved"
@@ -312,44 +316,48 @@ class Books(Replayable):
         self.with_defaults()
 
     def apply_AccountAdded(self, data: dict) -> None:
-        self.chart[data["code"]] = {"name": data["name"], "type": data["type"]}
+        self._own("chart")[data["code"]] = {"name": data["name"], "type": data["type"]}
 
     def apply_AccountRenamed(self, data: dict) -> None:
-        self.chart[data["code"]]["name"] = data["name"]
+        self._own("chart", data["code"])["name"] = data["name"]
 
     def apply_AccountActivationChanged(self, data: dict) -> None:
-        self.chart[data["code"]]["active"] = data["active"]
+        self._own("chart", data["code"])["active"] = data["active"]
 
     def apply_AccountRemoved(self, data: dict) -> None:
-        del self.chart[data["code"]]
+        del self._own("chart")[data["code"]]
 
     def apply_MemberEnrolled(self, data: dict) -> None:
-        self.members[data["member_id"]] = True
+        self._own("members")[data["member_id"]] = True
 
     def apply_RatResolutionRecorded(self, data: dict) -> None:
-        self.resolutions[str(data["fiscal_year"])] = {"held_on": data["held_on"],
-                                                      "shu_allocation": data["shu_allocation"]}
+        self._own("resolutions")[str(data["fiscal_year"])] = {"held_on": data["held_on"],
+                                                              "shu_allocation": data["shu_allocation"]}
 
     apply_RatResolutionCorrected = apply_RatResolutionRecorded
 
     def apply_JournalEntryPosted(self, data: dict) -> None:
-        year = str(acc.fiscal_year(data["date"]))
-        self.reserve += sum(x["credit"] - x["debit"] for x in data["lines"] if x["account"] == acc.RESERVE)
-        claims.track_receivables(self.receivables, data["lines"])
-        self.used = sorted({*self.used, *(x["account"] for x in data["lines"])})
-        self.entries[data["entry_id"]] = {"date": data["date"], "memo": data["memo"], "kind": data["kind"],
-                                          "lines": data["lines"], "reversed_by": None}
-        results = self.results.setdefault(year, {})
-        for entry_line in data["lines"]:
+        year, lines = str(acc.fiscal_year(data["date"])), data["lines"]
+        self.reserve += sum(x["credit"] - x["debit"] for x in lines if x["account"] == acc.RESERVE)
+        for member, account, change in claims.receivable_changes(lines):
+            owed = self._own("receivables", member)
+            owed[account] = owed.get(account, 0) + change
+        if any(x["account"] not in self.used for x in lines):
+            self.used = sorted({*self.used, *(x["account"] for x in lines)})
+        self._own("entries")[data["entry_id"]] = {"date": data["date"], "memo": data["memo"],
+                                                  "kind": data["kind"], "lines": lines, "reversed_by": None}
+        results = self._own("results", year)
+        for entry_line in lines:
             if self.chart[entry_line["account"]]["type"] in ("income", "expense"):
                 code = entry_line["account"]
                 results[code] = results.get(code, 0) + entry_line["credit"] - entry_line["debit"]
-        business = self.business.setdefault(year, {})
-        for share in data["member_business"]:
-            business[share["member_id"]] = business.get(share["member_id"], 0) + share["amount"]
+        if data["member_business"]:
+            business = self._own("business", year)
+            for share in data["member_business"]:
+                business[share["member_id"]] = business.get(share["member_id"], 0) + share["amount"]
 
     def apply_JournalEntryReversed(self, data: dict) -> None:
-        self.entries[data["entry_id"]]["reversed_by"] = data["reversal_id"]
+        self._own("entries", data["entry_id"])["reversed_by"] = data["reversal_id"]
 
     def apply_FiscalYearClosing(self, data: dict) -> None:
         self.closing = data["fiscal_year"]
@@ -357,9 +365,9 @@ class Books(Replayable):
     def apply_FiscalYearClosed(self, data: dict) -> None:
         year = data["fiscal_year"]
         self.closed_through, self.closing = max(self.closed_through, year), 0
-        self.closed_years[str(year)] = {"shu": data["shu"], "pools": data["pools"]}
+        self._own("closed_years")[str(year)] = {"shu": data["shu"], "pools": data["pools"]}
         self.carried_loss = data.get("carried_loss", self.carried_loss)
-        self.shu_owed[str(year)] = {row["member_id"]: row["total"] for row in data["members"]}
+        self._own("shu_owed")[str(year)] = {row["member_id"]: row["total"] for row in data["members"]}
         self.entries = {k: e for k, e in self.entries.items() if acc.fiscal_year(e["date"]) > year}
         self.results = {y: r for y, r in self.results.items() if int(y) > year}
         self.business = {y: b for y, b in self.business.items() if int(y) > year}

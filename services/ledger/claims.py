@@ -20,12 +20,11 @@ RECEIVABLES = ("1103", "1104")  # piutang anggota, piutang murabahah
 SHU_PAYOUT_TARGETS = ("sukarela", "cash")
 
 
-def track_receivables(receivables: dict[str, dict[str, int]], lines: list[Mapping[str, Any]]) -> None:
-    """Adds an entry's member lines on receivable accounts to `receivables` (member → account → debit)."""
-    for line in lines:
-        if line.get("member_id") and line["account"] in RECEIVABLES:
-            owed = receivables.setdefault(line["member_id"], {})
-            owed[line["account"]] = owed.get(line["account"], 0) + line["debit"] - line["credit"]
+def receivable_changes(lines: list[Mapping[str, Any]]) -> list[tuple[str, str, int]]:
+    """An entry's changes to its members' receivables: (member, account, debit − credit) for each
+    line that names a member on a receivable account."""
+    return [(line["member_id"], line["account"], line["debit"] - line["credit"])
+            for line in lines if line.get("member_id") and line["account"] in RECEIVABLES]
 
 
 def exit_netting(receivables: Mapping[str, int], shu_owed: int, returned: int, member: str
