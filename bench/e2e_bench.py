@@ -41,6 +41,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 import shared.providers  # noqa: F401 - DomainError crosses RPC as itself
+from shared import store_trace
 from shared.checkpoints import Checkpoints
 from shared.envelope import new_id
 from shared.projection import generation, read_model
@@ -51,6 +52,7 @@ LOG = REPO / ".run" / "bench-e2e.log"
 ECHO = "tests.support.echoservice.service"
 RPC_CALLS = 300
 E2E_RATE, E2E_SECONDS, E2E_WARMUP_SECONDS = 50.0, 30, 5
+TRACE_EVERY = 0.6  # seconds: a service's store trace is written every 0.5 s
 STEP_SECONDS, HOLD_SECONDS = 10, 60
 SUSTAINED_AIM = ">= 100"  # issue 16: mixed commands held for HOLD_SECONDS, 0 failures, lag <= 1 s
 LATE = "not in the read model after 10 s"
@@ -87,6 +89,9 @@ class Network:
 
         self.stack = Stack()
         self.stack.env["KOPNET_LOG_LEVEL"] = "WARNING"
+        # every service counts its store operations (shared/store_trace.py), for CpuMeter
+        self.store_trace = Path(tempfile.mkdtemp(prefix="kopnet-store-trace-"))
+        self.stack.env[store_trace.ENVIRONMENT] = str(self.store_trace)
         self.stack.env["GATEWAY_RPC_TIMEOUT"] = "5"  # the production default (the e2e tests use 2 s)
         self.echo = echo
         self.services = services
@@ -338,9 +343,11 @@ class CpuMeter:
 
     TICK = 1 / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, processes: dict[str, int]):
+    def __init__(self, processes: dict[str, int], store_trace: Path | None = None):
         self.processes = processes
+        self.store_trace = store_trace
         self.used: dict[str, float] = {}
+        self.store_operations: dict[str, int] = {}
         self.wall = 0.0
 
     @classmethod
@@ -353,7 +360,7 @@ class CpuMeter:
                 processes["ferretdb"] = pid
             elif argv[0].endswith("beam.smp"):
                 processes["rabbitmq"] = pid
-        return cls(processes)
+        return cls(processes, network.store_trace)
 
     def _seconds(self) -> dict[str, float]:
         seconds = {}
@@ -365,23 +372,45 @@ class CpuMeter:
             seconds[name] = (int(fields[11]) + int(fields[12])) * self.TICK  # utime, stime (fields 14, 15)
         return seconds
 
+    def _operations(self) -> dict[str, int]:
+        """Store operations each service process has sent so far (its trace is at most
+        TRACE_EVERY old: the caller waits that long first)."""
+        if self.store_trace is None:
+            return {}
+        eventlet.sleep(TRACE_EVERY)
+        operations: dict[str, int] = {}
+        for process, counts in store_trace.read(self.store_trace).items():
+            name = process.split(" ")[0]  # "ledger (pid)": the replicas of a service add up
+            operations[name] = operations.get(name, 0) + int(sum(count for count, _ms in counts.values()))
+        return operations
+
     @contextmanager
     def measuring(self) -> Iterator[None]:
+        operations = self._operations()
         before, started = self._seconds(), time.monotonic()
         yield
         after, self.wall = self._seconds(), time.monotonic() - started
         self.used = {name: after[name] - before[name] for name in before.keys() & after.keys()}
+        later = self._operations()
+        self.store_operations = {name: later[name] - operations.get(name, 0) for name in later}
 
-    def figures(self, commands: int, what: str) -> dict:
-        """`cpu_ms_per_command_<process>`: CPU ms per command stored while measuring (those shed cost
-        little, and would make a saturated process look cheap)."""
+    def figures(self, commands: int, what: str, name: str = "cpu_ms_per_command") -> dict:
+        """`<name>_<process>`: CPU ms per command stored while measuring (those shed cost little,
+        and would make a saturated process look cheap); `store_ops_per_<...>_<service>`: the store
+        operations each service sent per command meanwhile."""
         shared = {"ferretdb": " (the shared store: other benches' load counts too)",
                   "rabbitmq": " (the shared broker: other benches' load counts too)"}
-        return {f"cpu_ms_per_command_{name}": {
+        ops = name.replace("cpu_ms", "store_ops")
+        return {f"{name}_{process}": {
             "value": seconds * 1000 / max(commands, 1),
             "detail": f"{seconds:.2f} CPU s over {commands} commands ({what}) in {self.wall:.0f} s: "
-                      f"{seconds / self.wall:.0%} of one core{shared.get(name, '')}"}
-            for name, seconds in sorted(self.used.items())}
+                      f"{seconds / self.wall:.0%} of one core{shared.get(process, '')}"}
+            for process, seconds in sorted(self.used.items())} | {
+            f"{ops}_{process}": {
+                "value": count / max(commands, 1),
+                "detail": f"{count} store operations over {commands} commands ({what}), from "
+                          f"shared/store_trace.py"}
+            for process, count in sorted(self.store_operations.items())}
 
 
 def _commands() -> Iterator[tuple[int, list[str]]]:

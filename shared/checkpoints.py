@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 import time
 
+from pymongo import ReplaceOne
 from pymongo.database import Database
 
 
 class Checkpoints:
-    def __init__(self, database: Database, interval: float = 0.1):
+    def __init__(self, database: Database, interval: float = 0.25):
         self.collection = database["checkpoints"]
         self.interval = interval
         self._unsaved: dict[str, int] = {}
@@ -26,21 +27,33 @@ class Checkpoints:
         return max(document["position"] if document else 0, self._unsaved.get(name, 0))
 
     def save(self, name: str, position: int) -> None:
-        # One writer per name (it holds the broker lock), so a plain replace is safe.
-        self.collection.replace_one({"_id": name}, {"_id": name, "position": position}, upsert=True)
-        self._saved_at[name] = time.monotonic()
-        if self._unsaved.get(name, position) <= position:
-            self._unsaved.pop(name, None)
+        self._save({name: position})
 
-    def advance(self, name: str, position: int) -> None:
+    def _save(self, positions: dict[str, int]) -> None:
+        # One writer per name (it holds the broker lock), so a plain replace is safe; the names
+        # due together (a runner's projections advance together) go in one request.
+        requests = [ReplaceOne({"_id": name}, {"_id": name, "position": position}, upsert=True)
+                    for name, position in positions.items()]
+        self.collection.bulk_write(requests, ordered=False)
+        now = time.monotonic()
+        for name, position in positions.items():
+            self._saved_at[name] = now
+            if self._unsaved.get(name, position) <= position:
+                self._unsaved.pop(name, None)
+
+    def advance(self, name: str, position: int, flush: bool = True) -> None:
+        """Notes the position; stores it now if due (`flush=False`: the caller flushes later,
+        once for several names)."""
         self._unsaved[name] = position
-        self.flush(due_only=True)
+        if flush:
+            self.flush(due_only=True)
 
     def flush(self, due_only: bool = False) -> None:
         now = time.monotonic()
-        for name, position in list(self._unsaved.items()):
-            if not due_only or now - self._saved_at.get(name, -math.inf) >= self.interval:
-                self.save(name, position)
+        due = {name: position for name, position in self._unsaved.items()
+               if not due_only or now - self._saved_at.get(name, -math.inf) >= self.interval}
+        if due:
+            self._save(due)
 
     def due_in(self, otherwise: float) -> float:
         """Seconds until a kept-back position is due (`otherwise` when none is kept back)."""

@@ -33,7 +33,10 @@ from .eventstore import EventStore, StoreUnavailable, connect  # noqa: E402
 from .kernel import ServiceDefinition, Settings  # noqa: E402
 from .projection import Projection, generation, rebuild  # noqa: E402
 from .redeliver import redeliver  # noqa: E402
+from .store_trace import install_from_environment  # noqa: E402
 from .supervisor import run_all, run_service, service_config, service_module, service_names  # noqa: E402
+
+install_from_environment()  # KOPNET_STORE_TRACE: before the first client connects
 
 
 def service_settings(service: str) -> tuple[ServiceDefinition, Settings]:

@@ -387,6 +387,27 @@ class EventStore:
 
         return self._guard(page)
 
+    def read_following(self, after: int, limit: int = 256) -> list[Envelope]:
+        """The commits that follow position `after` one by one, each found by `_id` (the position
+        it starts at), until one is missing or at least `limit` events are read. `after` must end
+        a commit (a projection's checkpoint does). Unlike `read_all`, its cost does not grow with
+        the store: on FerretDB v1 a query on `end` scans every commit (0.3 s at 5,000 of them),
+        a lookup by `_id` does not (0.7 ms). It stops at a position not stored yet, as a reader in
+        position order must."""
+
+        def follow() -> list[Envelope]:
+            found: list[Envelope] = []
+            position = after
+            while len(found) < limit:
+                document = self.commits.find_one({"_id": position_key(position + 1)})
+                if document is None:
+                    break
+                found.extend(self._envelopes(document))
+                position = document["end"]
+            return found
+
+        return self._guard(follow)
+
     def iterate_all(self, after: int = 0, *, reindex: bool = False, upcast: bool = True,
                     holes: Holes | None = None) -> Iterator[Envelope]:
         """Every event after `after` in position order, streamed from one unsorted cursor

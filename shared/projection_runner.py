@@ -23,6 +23,7 @@ from .broker import BrokerUnavailable, LockLost, check_lock, connect, keep_alive
 from .checkpoints import Checkpoints
 from .envelope import Envelope
 from .eventstore import Commit, EventStore, StoreUnavailable
+from .holes import Holes
 from .metrics import Metrics
 from .read_models import META, Projection, create_indexes, generation
 from .recent import RecentCommits
@@ -36,7 +37,8 @@ class ProjectionRunner:
     """Keeps a service's projections up to date; one active runner per store (broker lock)."""
 
     def __init__(self, store: EventStore, projections: list[Projection], amqp_uri: str, service: str,
-                 metrics: Metrics | None = None, batch_size: int = 2000, idle_wait: float = 0.5):
+                 metrics: Metrics | None = None, batch_size: int = 500, idle_wait: float = 0.5,
+                 hole_timeout: float = 60.0):
         self.store = store
         self.database = store.database
         self.projections = projections
@@ -53,6 +55,9 @@ class ProjectionRunner:
         self._recent = RecentCommits()
         self._checkpoints: dict[str, int] = {}
         self._from_memory = False
+        self.holes = Holes(hole_timeout, on_hole=lambda _position: self.metrics.position_holes.labels(
+            self.service).inc())
+        self._looked_past_at = -math.inf
         self._generations: dict[str, int] = {}
         self._generations_read_at = -math.inf
         #: Raises LockLost when the lock is gone; set while the lock is held (run()).
@@ -122,20 +127,44 @@ class ProjectionRunner:
         states = self._states()
         positions = {checkpoint for _projection, _gen, checkpoint in states}
         # Commits this process just appended serve every projection when they all stand at
-        # the same position (the steady state); otherwise each reads the store.
+        # the same position (the steady state), else one read of the store does; projections
+        # at different positions (one rebuilt) each read their own.
         together = positions.pop() if len(positions) == 1 else None
         shared = (self._recent.wait_after(together, lambda: self.store.appending > 0)
                   if together is not None else [])
         from_memory, self._from_memory = self._from_memory, bool(shared)
         if together is not None and not shared:
             # Right after this process's own commits, other processes' are looked for only after
-            # the idle wait; otherwise one lookup by _id for all tells whether anything follows.
-            if from_memory or not self.store.has_position(together + 1):
+            # the idle wait; otherwise one read serves all (its first lookup by _id tells whether
+            # anything follows).
+            if from_memory:
+                return False
+            shared = self._read_after(together)
+            if not shared:
                 return False
         progressed = False
         for projection, gen, checkpoint in states:
             progressed |= self._advance(projection, gen, checkpoint, shared)
+        self.checkpoints.flush(due_only=True)  # the projections' due positions in one request
         return progressed
+
+    def _read_after(self, checkpoint: int) -> list[Envelope]:
+        """The commits after `checkpoint`, by `_id` (a projection's checkpoint always ends a
+        commit: whole commits are applied), so the read costs the same however big the store."""
+        return self.store.read_following(checkpoint, limit=self.batch_size) or self._past_a_hole(checkpoint)
+
+    def _past_a_hole(self, checkpoint: int) -> list[Envelope]:
+        """On MongoDB, where a replica set can roll a commit back under later ones (holes.py), a
+        position missing while later ones are stored is waited for `holes.timeout`, then passed:
+        looked for by a scan at most every quarter of it. FerretDB, one node, has no holes."""
+        every = max(self.holes.timeout / 4, 1.0)
+        if self.store.pairs_atomic or time.monotonic() - self._looked_past_at < every:
+            return []
+        self._looked_past_at = time.monotonic()
+        beyond = self.store.read_all(after=checkpoint, limit=self.batch_size)
+        if beyond and (beyond[0].position == checkpoint + 1 or self.holes.passable(checkpoint + 1)):
+            return beyond
+        return []
 
     def _states(self) -> list[tuple[Projection, int, int]]:
         """Each projection's current generation (read at most every GENERATIONS_TTL seconds: a
@@ -158,12 +187,7 @@ class ProjectionRunner:
 
     def _advance(self, projection: Projection, gen: int, checkpoint: int, fresh: list[Envelope]) -> bool:
         checkpoint_name = f"projection:{projection.name}:g{gen}"
-        # A projection's checkpoint always ends a commit (whole commits are applied), so a lookup
-        # by _id tells whether anything follows, without the scan of a read.
-        if not fresh and not self.store.has_position(checkpoint + 1):
-            self.metrics.projection_lag_events.labels(self.service, projection.name).set(0)
-            return False
-        events = fresh or self.store.read_all(after=checkpoint, limit=self.batch_size)
+        events = fresh or self._read_after(checkpoint)
         if not events:
             self.metrics.projection_lag_events.labels(self.service, projection.name).set(0)
             return False
@@ -175,7 +199,7 @@ class ProjectionRunner:
         last = apply_events(projection, events, view)
         store_changes(self.database, gen, view, self.fence)
         assert last is not None
-        self.checkpoints.advance(checkpoint_name, last.position)
+        self.checkpoints.advance(checkpoint_name, last.position, flush=False)  # catch_up_once flushes
         self._checkpoints[checkpoint_name] = last.position
         self._head = max(self._head, last.position)
         lag = self.metrics.projection_lag_events.labels(self.service, projection.name)

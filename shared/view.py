@@ -20,8 +20,9 @@ import pickle
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from .envelope import Envelope
 from .read_models import Projection
@@ -111,23 +112,46 @@ def store_changes(database: Database, gen: int, view: View,
                   fence: Callable[[], None] | None = None) -> None:
     """Writes what a batch changed into generation `gen` of the read models, each write only
     over an older document. `fence()` is called first: it raises when the writer no longer holds
-    the projections' lock, so a runner that lost it stops before its first write."""
+    the projections' lock, so a runner that lost it stops before its first write.
+
+    The batch's new documents go in one unordered `insert_many` per collection (a runner that
+    falls behind takes bigger batches, so its store work per event shrinks under load); one that
+    exists already (applied before, or written by a successor) is then written as a change."""
     if fence is not None and view.dirty:
         fence()
+    new: dict[str, list[dict[str, Any]]] = {}
+    changes: list[tuple[str, dict[str, Any]]] = []  # (collection, document); its _id is the doc id
     for collection, doc_id, document in view.changed():
-        target = database[f"{collection}__g{gen}"]
-        older = {"_id": doc_id, "_position": {"$lt": document["_position"]}}
         if document.get("_deleted"):
             if not view.is_new(collection, doc_id):
-                target.delete_one(older)
-            continue
-        if view.is_new(collection, doc_id):  # an insert: one round trip, no read first
-            try:
-                target.insert_one(document)
-                continue
-            except DuplicateKeyError:  # applied before (View.create), or written by a successor
-                pass
+                database[f"{collection}__g{gen}"].delete_one(
+                    {"_id": doc_id, "_position": {"$lt": document["_position"]}})
+        elif view.is_new(collection, doc_id):  # an insert: no read first
+            new.setdefault(collection, []).append(document)
+        else:
+            changes.append((collection, document))
+    for collection, documents in new.items():
+        changes += [(collection, d) for d in _insert_new(database[f"{collection}__g{gen}"], documents)]
+    for collection, document in changes:
+        older = {"_id": document["_id"], "_position": {"$lt": document["_position"]}}
         try:
-            target.replace_one(older, document, upsert=True)
+            database[f"{collection}__g{gen}"].replace_one(older, document, upsert=True)
         except DuplicateKeyError:  # the stored document is as new or newer: never go backwards
             pass
+
+
+def _insert_new(target: Collection, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inserts `documents`; returns those that exist already."""
+    try:
+        if len(documents) == 1:
+            target.insert_one(documents[0])
+        else:
+            target.insert_many(documents, ordered=False)
+        return []
+    except DuplicateKeyError:
+        return documents
+    except BulkWriteError as error:
+        failed = error.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in failed):
+            raise
+        return [documents[e["index"]] for e in failed]

@@ -31,3 +31,13 @@ def test_a_kept_back_position_is_stored_once_due(database):
     checkpoints.advance("relay", 2)
     assert stored(database, "relay") == 2
     assert checkpoints.due_in(0.5) == 0.5, "nothing kept back"
+
+
+def test_names_noted_without_a_flush_are_stored_together_on_the_next_flush(database):
+    checkpoints = Checkpoints(database, interval=0.0)
+    checkpoints.advance("projection:a:g1", 4, flush=False)
+    checkpoints.advance("projection:b:g1", 7, flush=False)
+    assert (stored(database, "projection:a:g1"), stored(database, "projection:b:g1")) == (None, None)
+    assert checkpoints.load("projection:b:g1") == 7
+    checkpoints.flush(due_only=True)
+    assert (stored(database, "projection:a:g1"), stored(database, "projection:b:g1")) == (4, 7)

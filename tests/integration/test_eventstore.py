@@ -37,6 +37,20 @@ def test_append_and_read_a_stream(store):
     assert [e.stream_version for e in store.read_stream("Account", "a1", after_version=2)] == [3]
 
 
+def test_read_following_reads_whole_commits_by_position_until_one_is_missing(store):
+    store.append("Account", "a1", 0, [opened(), deposited(5)])             # positions 1-2
+    store.append("Account", "a2", 0, [opened()])                           # 3
+    store.append("Account", "a1", 2, [deposited(1), deposited(2), deposited(3)])  # 4-6
+    assert [e.position for e in store.read_following(0)] == [1, 2, 3, 4, 5, 6]
+    assert [e.position for e in store.read_following(2)] == [3, 4, 5, 6]
+    assert [e.position for e in store.read_following(0, limit=2)] == [1, 2], "whole commits up to the limit"
+    assert [e.position for e in store.read_following(0, limit=3)] == [1, 2, 3]
+    assert store.read_following(6) == []
+    assert store.read_following(0) == store.read_all(), "the same events as a scan"
+    store.commits.delete_one({"_id": "3".zfill(20)})  # a position not stored (yet): the reader stops
+    assert [e.position for e in store.read_following(0)] == [1, 2]
+
+
 def test_a_stale_expected_version_raises_and_stores_nothing(store):
     store.append("Account", "a1", 0, [opened()])
     with pytest.raises(ConcurrencyError):
