@@ -31,13 +31,14 @@ from .view import View, apply_events, store_changes
 
 log = logging.getLogger(__name__)
 GENERATIONS_TTL = 1.0
+FOLLOW_BY_ID = 32  # commits after a checkpoint read one by one before a read scans for the rest
 
 
 class ProjectionRunner:
     """Keeps a service's projections up to date; one active runner per store (broker lock)."""
 
     def __init__(self, store: EventStore, projections: list[Projection], amqp_uri: str, service: str,
-                 metrics: Metrics | None = None, batch_size: int = 500, idle_wait: float = 0.5,
+                 metrics: Metrics | None = None, batch_size: int = 2000, idle_wait: float = 0.5,
                  hole_timeout: float = 60.0):
         self.store = store
         self.database = store.database
@@ -149,9 +150,18 @@ class ProjectionRunner:
         return progressed
 
     def _read_after(self, checkpoint: int) -> list[Envelope]:
-        """The commits after `checkpoint`, by `_id` (a projection's checkpoint always ends a
-        commit: whole commits are applied), so the read costs the same however big the store."""
-        return self.store.read_following(checkpoint, limit=self.batch_size) or self._past_a_hole(checkpoint)
+        """The commits after `checkpoint`: the next few by `_id` (a projection's checkpoint always
+        ends a commit: whole commits are applied), a read that costs the same however big the
+        store; when that many follow, a backlog, the rest of the batch by one scan (on FerretDB v1
+        a scan costs as much for 2,000 events as for one, and lookups one by one take a round
+        trip each, so a runner that fell behind would catch up slower than events arrive)."""
+        events = self.store.read_following(checkpoint, limit=FOLLOW_BY_ID)
+        if len(events) >= FOLLOW_BY_ID:
+            for event in self.store.read_all(after=events[-1].position, limit=self.batch_size):
+                if event.position != events[-1].position + 1:
+                    break  # a position not visible yet: the next read starts there, by _id
+                events.append(event)
+        return events or self._past_a_hole(checkpoint)
 
     def _past_a_hole(self, checkpoint: int) -> list[Envelope]:
         """On MongoDB, where a replica set can roll a commit back under later ones (holes.py), a

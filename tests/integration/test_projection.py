@@ -157,3 +157,29 @@ def test_on_a_store_that_can_roll_back_a_position_missing_under_later_ones_is_pa
         worker.wait()
     assert runner.holes.declared == [2]
     assert balances.find_one({"_id": "h1"}) is None
+
+
+def test_a_backlog_is_read_by_a_scan_after_the_first_commits_by_id_and_a_late_position_is_waited_for(
+        database, bank_registry, amqp_uri, service_name):
+    store = EventStore(database, bank_registry)
+    application = Application(store, bank_registry)
+    for n in range(100):  # positions 1..100, stored before the runner starts: a backlog
+        application.execute(Account, f"b{n}", lambda a, n=n: a.open("coop-b", f"owner-{n}"))
+    late = store.commits.find_one({"_id": "60".zfill(20)})
+    store.commits.delete_one({"_id": late["_id"]})  # still on its way when the runner reads
+    scans: list[int] = []
+    read_all = store.read_all
+    store.read_all = lambda *a, **k: (scans.append(1), read_all(*a, **k))[1]  # type: ignore[method-assign]
+    runner = ProjectionRunner(store, definition.projections, amqp_uri, service_name, idle_wait=0.05)
+    balances = read_model(database, "balances", "balances")
+    worker = run_in_background(runner.run)
+    try:
+        wait_for(lambda: balances.find_one({"_id": "b58"}), what="the backlog up to the late position")
+        assert scans, "the backlog beyond the first commits was read by a scan"
+        assert balances.find_one({"_id": "b60"}) is None, "nothing after a position not visible yet"
+        store.commits.insert_one(late)
+        wait_for(lambda: balances.find_one({"_id": "b99"}), what="the rest once it is visible")
+    finally:
+        runner.stop()
+        worker.wait()
+    assert balances.count_documents({}) == 100 and runner.holes.declared == []
