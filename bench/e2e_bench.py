@@ -451,12 +451,18 @@ class LagProbe:
         from services.membership.service import definition as membership
 
         self.stores = []
+        self.names = [service.name for service in (membership, ledger)]
         for service in (membership, ledger):
             database = network.stack.database(service.name)  # generations do not change in a bench
             self.stores.append((database, [f"projection:{p.name}:g{generation(database, p.name)}"
                                            for p in service.projections]))
         self.worst = 0.0
+        self.worst_of = dict.fromkeys(self.names, 0.0)  # which service's read models lagged
         self._stop = False
+
+    def _saw(self, index: int, lag: float) -> None:
+        self.worst = max(self.worst, lag)
+        self.worst_of[self.names[index]] = max(self.worst_of[self.names[index]], lag)
 
     def run(self) -> None:
         pending: list[tuple[float, int, int]] = []  # (noted at, store, head)
@@ -472,10 +478,10 @@ class LagProbe:
                 checkpoints = Checkpoints(database)
                 reached = min(checkpoints.load(name) for name in projections)
                 for noted in [p for p in pending if p[1] == index and p[2] <= reached]:
-                    self.worst = max(self.worst, now - noted[0])
+                    self._saw(index, now - noted[0])
                     pending.remove(noted)
-            if pending:
-                self.worst = max(self.worst, time.monotonic() - min(p[0] for p in pending))
+            for noted in pending:
+                self._saw(noted[1], time.monotonic() - noted[0])
             eventlet.sleep(0.25)
 
     def stop(self) -> None:
@@ -504,7 +510,12 @@ def _locust(network: Network, targets: Path, rate: float, seconds: int) -> dict[
     return {"offered": rate, "users": users, "requests": int(total["Request Count"]),
             "failures": int(total["Failure Count"]), "rps": float(total["Requests/s"]),
             "p50_ms": float(total["50%"]), "p95_ms": float(total["95%"]), "p99_ms": float(total["99%"]),
-            "lag_s": round(probe.worst, 2), "seconds": seconds}
+            "lag_s": round(probe.worst, 2), "seconds": seconds,
+            "lag_by_service": {name: round(lag, 2) for name, lag in probe.worst_of.items()}}
+
+
+def _lags(step: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {lag}" for name, lag in step["lag_by_service"].items())
 
 
 def _holds(step: dict[str, Any]) -> bool:
@@ -535,7 +546,7 @@ def sustained(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
                 break
             candidate = round(candidate * 0.7, 1)
     tried = "; ".join(f"{s['offered']:.0f}/s x {s['seconds']}s: {s['rps']:.1f} rps, {s['failures']} failed, "
-                      f"p99 {s['p99_ms']:.0f} ms, lag {s['lag_s']} s" for s in steps)
+                      f"p99 {s['p99_ms']:.0f} ms, lag {s['lag_s']} s ({_lags(s)})" for s in steps)
     if held is None:
         return {"sustained_commands_per_s": {"value": 0.0, "aim": SUSTAINED_AIM,
                                              "detail": f"nothing held for 60 s; {tried}"}}
