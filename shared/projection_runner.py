@@ -31,7 +31,7 @@ from .view import View, apply_events, store_changes
 
 log = logging.getLogger(__name__)
 GENERATIONS_TTL = 1.0
-FOLLOW_BY_ID = 32  # commits after a checkpoint read one by one before a read scans for the rest
+FOLLOW_BY_ID = 32  # events read commit by commit by _id after a checkpoint before one scan reads the rest
 
 
 class ProjectionRunner:
