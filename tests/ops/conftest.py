@@ -28,7 +28,7 @@ import pytest
 import yaml
 from eventlet import tpool
 
-from tests.conftest import BROKER_URI, MONGODB_URI, _session_vhost, free_port
+from tests.conftest import BROKER_URI, MONGODB_URI, _session_vhost, free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -190,14 +190,16 @@ class Stack:
     notes: dict[str, Any] = field(default_factory=dict)
 
     def wait(self, expr: str, check, timeout: float = 20, what: str = "") -> float:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.prometheus.value(expr)
-            if check(value):
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"Prometheus: {what or expr} = {value} after {timeout}s")
-            time.sleep(0.25)
+        seen: list[float] = []  # the values as they came: a check may pass on 0
+
+        def passed() -> bool:
+            seen.append(self.prometheus.value(expr))
+            return bool(check(seen[-1]))
+        try:
+            wait_for(passed, timeout=timeout, interval=0.25, what=what or expr)
+        except pytest.fail.Exception:
+            pytest.fail(f"Prometheus: {what or expr} = {seen[-1] if seen else None} after {timeout}s")
+        return seen[-1]
 
 
 @pytest.fixture(scope="module")

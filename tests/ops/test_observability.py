@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -15,6 +14,7 @@ import pytest
 import yaml
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from tests.conftest import wait_for
 from tests.ops.conftest import REPO, http_get, run, tool
 from tests.ops.test_prometheus_rules import ALERTS
 
@@ -61,9 +61,9 @@ def test_every_service_target_is_up(live_stack, traffic):
     def all_up(found: dict) -> bool:
         return set(found) == set(live_stack.ports) and all(t["health"] == "up" for t in found.values())
 
-    deadline = time.monotonic() + 20  # Prometheus applies discovered targets every 5 s
-    while not all_up(found := targets()) and time.monotonic() < deadline:
-        time.sleep(0.25)
+    # Prometheus applies discovered targets every 5 s
+    found = wait_for(lambda: (current := targets()) and all_up(current) and current, timeout=20,
+                     interval=0.25, what="every service's target up in Prometheus")
     assert set(found) == set(live_stack.ports), found
     assert {name: t["health"] for name, t in found.items()} == {name: "up" for name in found}, found
     for name in live_stack.ports:
