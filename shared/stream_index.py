@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 INDEX_ENTRY = "~index"  # the stream_type of index entries (no aggregate is called so)
 POSITION_DIGITS = 20
@@ -42,10 +42,22 @@ def index_all(entries: Collection, documents: list[dict[str, Any]]) -> int:
     """Inserts the index entries of `documents` that are missing; returns how many were."""
     if not documents:
         return 0
+    return len(documents) - len(insert_missing(entries, [index_entry(d) for d in documents]))
+
+
+def insert_missing(collection: Collection, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inserts `documents` in one unordered request; returns those whose `_id` exists already
+    (any other failure raises)."""
     try:
-        entries.insert_many([index_entry(d) for d in documents], ordered=False)
-    except BulkWriteError as error:  # entries that exist already: all that may fail here
-        if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
+        if len(documents) == 1:
+            collection.insert_one(documents[0])
+        else:
+            collection.insert_many(documents, ordered=False)
+        return []
+    except DuplicateKeyError:
+        return documents
+    except BulkWriteError as error:
+        failed = error.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in failed):
             raise
-        return int(error.details.get("nInserted", 0))
-    return len(documents)
+        return [documents[e["index"]] for e in failed]

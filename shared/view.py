@@ -20,12 +20,12 @@ import pickle
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from .envelope import Envelope
 from .read_models import Projection
+from .stream_index import insert_missing
 
 
 def _deep_copy(document: dict[str, Any]) -> dict[str, Any]:
@@ -131,27 +131,10 @@ def store_changes(database: Database, gen: int, view: View,
         else:
             changes.append((collection, document))
     for collection, documents in new.items():
-        changes += [(collection, d) for d in _insert_new(database[f"{collection}__g{gen}"], documents)]
+        changes += [(collection, d) for d in insert_missing(database[f"{collection}__g{gen}"], documents)]
     for collection, document in changes:
         older = {"_id": document["_id"], "_position": {"$lt": document["_position"]}}
         try:
             database[f"{collection}__g{gen}"].replace_one(older, document, upsert=True)
         except DuplicateKeyError:  # the stored document is as new or newer: never go backwards
             pass
-
-
-def _insert_new(target: Collection, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Inserts `documents`; returns those that exist already."""
-    try:
-        if len(documents) == 1:
-            target.insert_one(documents[0])
-        else:
-            target.insert_many(documents, ordered=False)
-        return []
-    except DuplicateKeyError:
-        return documents
-    except BulkWriteError as error:
-        failed = error.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in failed):
-            raise
-        return [documents[e["index"]] for e in failed]
