@@ -94,7 +94,7 @@ def relay_ratio(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
         # the relay's own read (FerretDB v1 scans the whole collection for it), right before it
         started = time.perf_counter()
         scanned = sum(len(document["events"]) for document in
-                      database["commits"].find({"end": {"$gt": 0}}).batch_size(1000))
+                      database["commits"].find(store.following_filter(0, at_commit_end=False)).batch_size(1000))
         scan_rate = scanned / (time.perf_counter() - started)
         relay = OutboxRelay(EventStore(database, registry), amqp_uri, service)
         import eventlet

@@ -74,6 +74,7 @@ from .stream_index import (
     COMMITS_ONLY,
     INDEX_COMPLETE,
     INDEX_ENTRY,
+    commits_from,
     index_all,
     index_entry,
     position_key,
@@ -374,13 +375,23 @@ class EventStore:
         query = {"stream_type": stream_type, "stream_id": stream_id, "first_version": {"$gte": from_version}}
         self._index_all(list(self.commits.find(query, {"events": 0})))
 
-    def read_all(self, after: int = 0, limit: int = 1000) -> list[Envelope]:
+    @staticmethod
+    def following_filter(after: int, at_commit_end: bool) -> dict[str, Any]:
+        """The filter of the commits holding positions after `after`. When `after` is known to
+        end a commit, they start at after + 1; otherwise the first may start up to
+        MAX_EVENTS_PER_COMMIT - 1 positions earlier."""
+        if at_commit_end:
+            return commits_from(after + 1)
+        return {**commits_from(after - MAX_EVENTS_PER_COMMIT + 2), "end": {"$gt": after}}
+
+    def read_all(self, after: int = 0, limit: int = 1000, *, at_commit_end: bool = False) -> list[Envelope]:
         """Events with position > `after`, in position order; whole commits, at least `limit`
-        events when that many exist (a page never splits a commit)."""
+        events when that many exist (a page never splits a commit). `at_commit_end`: `after`
+        ends a commit (a reader that advances by whole commits knows it), so none before it is read."""
 
         def page() -> list[Envelope]:
             found: list[Envelope] = []
-            cursor = self.commits.find({"end": {"$gt": after}}).sort("_id", 1).limit(limit)
+            cursor = self.commits.find(self.following_filter(after, at_commit_end)).sort("_id", 1).limit(limit)
             for document in cursor:
                 found.extend(e for e in self._envelopes(document) if e.position > after)
             return found
@@ -409,16 +420,17 @@ class EventStore:
         return self._guard(follow)
 
     def iterate_all(self, after: int = 0, *, reindex: bool = False, upcast: bool = True,
-                    holes: Holes | None = None) -> Iterator[Envelope]:
+                    holes: Holes | None = None, at_commit_end: bool = False) -> Iterator[Envelope]:
         """Every event after `after` in position order, streamed from one unsorted cursor
         (store_scan.py restores the order and, given `holes`, passes a hole). `reindex` puts back
         the index entries of the commits read that lack one (the relay sweeps with it: it reads
         every commit another process stored), unless the store writes a commit and its entry in
         one transaction. `upcast=False` hands out events as stored (the relay upcasts each
-        itself, so one that cannot be upcast does not stop the others)."""
+        itself, so one that cannot be upcast does not stop the others); `at_commit_end` as for
+        `read_all`."""
         unindexed: list[dict[str, Any]] = []
         try:
-            cursor = self.commits.find({"end": {"$gt": after}}).batch_size(1000)
+            cursor = self.commits.find(self.following_filter(after, at_commit_end)).batch_size(1000)
             for ready in in_order(cursor, after, holes):
                 if reindex and not self.pairs_atomic:
                     unindexed.append(ready)

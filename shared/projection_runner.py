@@ -157,7 +157,8 @@ class ProjectionRunner:
         trip each, so a runner that fell behind would catch up slower than events arrive)."""
         events = self.store.read_following(checkpoint, limit=FOLLOW_BY_ID)
         if len(events) >= FOLLOW_BY_ID:
-            for event in self.store.read_all(after=events[-1].position, limit=self.batch_size):
+            for event in self.store.read_all(after=events[-1].position, limit=self.batch_size,
+                                             at_commit_end=True):
                 if event.position != events[-1].position + 1:
                     break  # a position not visible yet: the next read starts there, by _id
                 events.append(event)
@@ -171,7 +172,7 @@ class ProjectionRunner:
         if self.store.pairs_atomic or time.monotonic() - self._looked_past_at < every:
             return []
         self._looked_past_at = time.monotonic()
-        beyond = self.store.read_all(after=checkpoint, limit=self.batch_size)
+        beyond = self.store.read_all(after=checkpoint, limit=self.batch_size, at_commit_end=True)
         if beyond and (beyond[0].position == checkpoint + 1 or self.holes.passable(checkpoint + 1)):
             return beyond
         return []

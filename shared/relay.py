@@ -166,7 +166,7 @@ class OutboxRelay:
         self._full_scan_at = time.monotonic()
         batch: list[Envelope] = []
         for event in prefetched(self.store.iterate_all(after=checkpoint, reindex=True, upcast=False,
-                                                       holes=self.holes)):
+                                                       holes=self.holes, at_commit_end=self._at_commit_end)):
             batch.append(event)
             if len(batch) >= self.batch_size:
                 self._send(pipeline, batch)

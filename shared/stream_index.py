@@ -22,8 +22,16 @@ COMMITS_ONLY = {"end": {"$gte": 1}}
 
 
 def position_key(position: int) -> str:
-    # A string `_id`: FerretDB v1 pushes down only string and ObjectId `_id` equality.
+    # A string `_id`: FerretDB v1 pushes down only string and ObjectId `_id` equality (and, with
+    # patch 0005, a range of them).
     return str(position).zfill(POSITION_DIGITS)
+
+
+def commits_from(first: int) -> dict[str, Any]:
+    """The filter of the commits that start at `first` or later, by `_id` range: served by the
+    `_id` index on MongoDB and (patch 0005) on FerretDB v1, where a filter on `end` decodes every
+    document of the collection; the upper bound leaves the index entries out."""
+    return {"_id": {"$gte": position_key(max(first, 0)), "$lte": "9" * POSITION_DIGITS}}
 
 
 def stream_key(stream_type: str, stream_id: str, first_version: int) -> str:
