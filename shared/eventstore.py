@@ -336,8 +336,7 @@ class EventStore:
     def _known_head(self) -> int:
         with self._head_lock:
             if self._head is None:
-                last = self.commits.find_one(COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
-                self._head = last["end"] if last else 0
+                self._head = self._stored_head()
             return self._head
 
     def _saw_head(self, end: int) -> None:
@@ -448,11 +447,28 @@ class EventStore:
     def head(self) -> int:
         """The last stored position, read from the store (not the writer's cache)."""
 
-        def last() -> int:
-            document = self.commits.find_one(COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
-            return document["end"] if document else 0
+        return self._guard(self._stored_head)
 
-        return self._guard(last)
+    def _stored_head(self) -> int:
+        """The end of the last commit, found by galloping over "is any commit stored from position
+        p on?" (one `_id`-range lookup each, about 2 log2(head) of them) instead of a sort of every
+        commit, which FerretDB v1 does in memory after reading them all (0.3 s at 10,000)."""
+
+        def stored_from(position: int) -> bool:
+            return self.commits.find_one(commits_from(position), {"_id": 1}) is not None
+
+        if not stored_from(1):
+            return 0
+        low, high = 1, 2  # a commit starts at low or later; none at high or later
+        while stored_from(high):
+            low, high = high, high * 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if stored_from(middle) else (low, middle)
+        last = self.commits.find_one({"_id": position_key(low)}, {"end": 1})
+        if last is None:  # the commit went missing meanwhile (a rollback): ask the slow way
+            last = self.commits.find_one(COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
+        return last["end"] if last else 0
 
     def has_position(self, position: int) -> bool:
         """Cheap check that a commit starts at `position` (a lookup by `_id`)."""

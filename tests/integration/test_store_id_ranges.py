@@ -11,7 +11,7 @@ import itertools
 
 from bson import ObjectId
 
-from shared.eventstore import NewEvent
+from shared.eventstore import EventStore, NewEvent
 from shared.stream_index import position_key
 
 AWKWARD = ["0", "00", "00000000000000000001 ", '00000000000000000001"', "0000000000000000001&",
@@ -61,3 +61,13 @@ def test_reads_after_a_position_inside_a_commit_and_at_its_end(store):
     assert [e.position for e in store.iterate_all(after=4, at_commit_end=True)] == [5, 6]
     assert store.read_all(after=6, at_commit_end=True) == [] and list(store.iterate_all(after=6)) == []
     assert all(e.stream_type == "Account" for e in store.read_all()), "index entries are never read as commits"
+
+
+def test_the_head_is_the_end_of_the_last_commit_whatever_the_commits_sizes(store, database):
+    assert store.head() == 0
+    ends = []
+    for n, size in enumerate([1, 3, 1, 1, 2, 5, 1, 1, 1, 4, 1, 2, 1, 1, 1, 1, 7]):
+        commit = store.append("Account", f"a{n}", 0, [opened(), *[deposited(1)] * (size - 1)])
+        ends.append(commit.last_position)
+        assert store.head() == commit.last_position
+    assert EventStore(database, store.registry)._known_head() == ends[-1], "a new writer starts after the head"
