@@ -93,8 +93,9 @@ def relay_ratio(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
             channel.queue_bind(queue, EVENTS_EXCHANGE, "bank.*")
         # the relay's own read (FerretDB v1 scans the whole collection for it), right before it
         started = time.perf_counter()
+        relays_query = store.following_filter(0, at_commit_end=False)
         scanned = sum(len(document["events"]) for document in
-                      database["commits"].find(store.following_filter(0, at_commit_end=False)).batch_size(1000))
+                      database["commits"].find(relays_query).batch_size(1000))
         scan_rate = scanned / (time.perf_counter() - started)
         relay = OutboxRelay(EventStore(database, registry), amqp_uri, service)
         import eventlet

@@ -1,10 +1,12 @@
 """Locust load for `make bench` (sustained_commands_per_s): mixed commands through the gateway.
 
-Each user is one cooperative board working for one member: sukarela deposits, withdrawals
-(never more than it deposited), membership applications and admissions, each POST with its
-own Idempotency-Key, at `KOPNET_BENCH_USER_RATE` commands per second. Anything but a 2xx is a
-failure. Targets (base URL, tokens, members with open savings, today's date) come from the JSON
-file named by KOPNET_BENCH_TARGETS, written by bench/e2e_bench.py.
+Each user is one cooperative board working for one member, across the four services: sukarela
+deposits and withdrawals (never more than it deposited; ledger), membership applications and
+admissions (membership), murabahah instalments on disbursed contracts (financing) and B2B orders
+placed with another cooperative and confirmed by its board (networking), each POST with its own
+Idempotency-Key, at `KOPNET_BENCH_USER_RATE` commands per second. Anything but a 2xx is a
+failure. Targets (tokens, members with open savings, contracts, products, today's date) come
+from the JSON file named by KOPNET_BENCH_TARGETS, written by bench/e2e_bench.py.
 """
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ with open(os.environ["KOPNET_BENCH_TARGETS"]) as _file:
 RATE = float(os.environ.get("KOPNET_BENCH_USER_RATE", "2"))
 _MEMBERS = itertools.cycle([(coop["id"], coop["token"], member)
                             for coop in TARGETS["cooperatives"] for member in coop["members"]])
+_CONTRACTS = itertools.cycle([(coop["id"], coop["token"], contract)
+                              for coop in TARGETS["cooperatives"] for contract in coop["contracts"]])
+_PRODUCTS = itertools.cycle([(coop["id"], coop["token"], coop["product"])
+                             for coop in TARGETS["cooperatives"]])
+API = "/api/v1"
 
 
 class Board(HttpUser):
@@ -31,12 +38,15 @@ class Board(HttpUser):
         self.auth = {"Authorization": f"Bearer {token}"}
         self.balance = 0
         self.applied: list[str] = []
-        self.prefix = f"/api/v1/cooperatives/{self.cooperative}"
+        self.prefix = f"{API}/cooperatives/{self.cooperative}"
 
-    def post(self, path: str, body: dict | None, name: str):
-        headers = {**self.auth, "Idempotency-Key": str(uuid.uuid4())}
-        with self.client.post(self.prefix + path, json=body, headers=headers, name=name,
-                              catch_response=True) as answer:
+    def post(self, path: str, body: dict | None, name: str, token: str | None = None):
+        """POSTs to `path` under the cooperative's prefix, or (starting with the API's) as it is;
+        as this user's board, or as the board whose `token` is given."""
+        auth = {"Authorization": f"Bearer {token}"} if token else self.auth
+        url = path if path.startswith(API) else self.prefix + path
+        with self.client.post(url, json=body, headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+                              name=name, catch_response=True) as answer:
             if answer.status_code not in (200, 201):
                 answer.failure(f"{answer.status_code} {answer.text[:200]}")
                 return None
@@ -73,3 +83,20 @@ class Board(HttpUser):
         if not self.applied:
             return self.apply()
         self.post(f"/members/{self.applied.pop()}/admit", None, "admit member")
+
+    @task(2)
+    def pay_instalment(self) -> None:
+        cooperative, token, contract = next(_CONTRACTS)
+        self.post(f"{API}/cooperatives/{cooperative}/financing/{contract}/payments",
+                  {"amount": TARGETS["instalment"], "date": TARGETS["today"]}, "pay instalment", token)
+
+    @task(2)
+    def order(self) -> None:
+        seller, seller_token, product = next(_PRODUCTS)
+        if seller == self.cooperative:
+            seller, seller_token, product = next(_PRODUCTS)
+        placed = self.post(f"{API}/orders", {
+            "buyer": {"cooperative_id": self.cooperative}, "seller_cooperative_id": seller,
+            "lines": [{"product_id": product, "quantity": 1}], "payment": "cash"}, "place order")
+        if placed is not None:
+            self.post(f"{API}/orders/{placed['id']}/confirm", None, "confirm order", seller_token)
