@@ -539,21 +539,23 @@ PRODUCT = {"name": "Beras Pandan Wangi", "category": "agriculture", "unit": "kg"
            "stock": 10_000_000}
 
 
+def disbursed_murabahah(network: Network, coop: str, token: str, member: str, terms: dict[str, int]) -> str:
+    """A murabahah contract of `member`, applied for, approved, signed and disbursed today; its id."""
+    today = _today()
+    first_due_on = (date.fromisoformat(today) + timedelta(days=30)).isoformat()
+    contract = network._ok("POST", f"/cooperatives/{coop}/financing", token, {
+        "member_id": member, "product": "murabahah", "applied_on": today,
+        "terms": {**terms, "first_due_on": first_due_on}})["id"]
+    for step in ("approve", "sign", "disburse"):
+        network._ok("POST", f"/cooperatives/{coop}/financing/{contract}/{step}", token, {"date": today})
+    return contract
+
+
 def _trading_cooperative(network: Network, contracts: int) -> dict[str, Any]:
     """A cooperative with 10 members whose savings are open, `contracts` disbursed murabahah
     contracts and a product listed in the catalog (for the sustained mix of all four services)."""
     coop, token, members = network.cooperative(10)
-    today = _today()
-    first_due_on = (date.fromisoformat(today) + timedelta(days=30)).isoformat()
-    ids = []
-    for member in members[:contracts]:
-        contract = network._ok("POST", f"/cooperatives/{coop}/financing", token, {
-            "member_id": member, "product": "murabahah", "applied_on": today,
-            "terms": {**MURABAHAH, "first_due_on": first_due_on}})
-        for step in ("approve", "sign", "disburse"):
-            network._ok("POST", f"/cooperatives/{coop}/financing/{contract['id']}/{step}", token,
-                        {"date": today})
-        ids.append(contract["id"])
+    ids = [disbursed_murabahah(network, coop, token, member, MURABAHAH) for member in members[:contracts]]
     product = network._ok("POST", f"/cooperatives/{coop}/products", token, PRODUCT)["id"]
     return {"id": coop, "token": token, "members": members, "contracts": ids, "product": product}
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import date, timedelta
 
 import eventlet
 import requests
@@ -22,7 +21,15 @@ from shared.envelope import derived_id
 from shared.eventstore import EventStore
 from shared.projection import read_model
 
-from .e2e_bench import CpuMeter, Network, ReadModelWatch, _today, latency_figures, measure
+from .e2e_bench import (
+    CpuMeter,
+    Network,
+    ReadModelWatch,
+    _today,
+    disbursed_murabahah,
+    latency_figures,
+    measure,
+)
 
 SERVICES = ("membership", "ledger", "financing", "gateway")
 RATE, SECONDS = 20.0, 30
@@ -68,17 +75,9 @@ def _ledger_entry_id(payments: PaymentEvents, cooperative_id: str, contract_id: 
 def payment_latency(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
     with Network(services=SERVICES) as network:
         today = _today()
-        first_due_on = (date.fromisoformat(today) + timedelta(days=30)).isoformat()
-        contracts = []
-        for coop, token, members in [network.cooperative(10) for _ in range(4)]:
-            for member in members:
-                contract = network._ok("POST", f"/cooperatives/{coop}/financing", token, {
-                    "member_id": member, "product": "murabahah", "applied_on": today,
-                    "terms": {**MURABAHAH, "first_due_on": first_due_on}})
-                for step in ("approve", "sign", "disburse"):
-                    network._ok("POST", f"/cooperatives/{coop}/financing/{contract['id']}/{step}", token,
-                                {"date": today})
-                contracts.append((coop, token, contract["id"]))
+        contracts = [(coop, token, disbursed_murabahah(network, coop, token, member, MURABAHAH))
+                     for coop, token, members in [network.cooperative(10) for _ in range(4)]
+                     for member in members]
         payments = PaymentEvents(EventStore(network.stack.database("financing")))
         entries = read_model(network.stack.database("ledger"), "ledger_journal_entries", "journal_entries")
         watch = ReadModelWatch(entries)
