@@ -69,7 +69,7 @@ from .group_commit import GroupCommit
 from .holes import Holes
 from .registry import EventRegistry
 from .store_connection import connect, is_ferretdb
-from .store_scan import in_order
+from .store_scan import chunks_from, in_order
 from .stream_index import (
     COMMITS_ONLY,
     INDEX_COMPLETE,
@@ -390,8 +390,8 @@ class EventStore:
 
         def page() -> list[Envelope]:
             found: list[Envelope] = []
-            cursor = self.commits.find(self.following_filter(after, at_commit_end)).sort("_id", 1).limit(limit)
-            for document in cursor:
+            query = self.following_filter(after, at_commit_end)
+            for document in self.commits.find(query).sort("_id", 1).limit(limit):
                 found.extend(e for e in self._envelopes(document) if e.position > after)
             return found
 
@@ -429,8 +429,9 @@ class EventStore:
         `read_all`."""
         unindexed: list[dict[str, Any]] = []
         try:
-            cursor = self.commits.find(self.following_filter(after, at_commit_end)).batch_size(1000)
-            for ready in in_order(cursor, after, holes):
+            first = after + 1 if at_commit_end else after - MAX_EVENTS_PER_COMMIT + 2
+            straddling = None if at_commit_end else {"end": {"$gt": after}}
+            for ready in in_order(chunks_from(self.commits, first, after + 1, straddling), after, holes):
                 if reindex and not self.pairs_atomic:
                     unindexed.append(ready)
                     if len(unindexed) >= 1000:

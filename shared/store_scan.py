@@ -1,4 +1,10 @@
-"""Putting the commits of an unsorted cursor back in position order, and passing holes.
+"""Reading the commits after a position in chunks, two chunks at a time; putting them back in
+position order, and passing holes.
+
+`chunks_from` reads `_id` ranges of CHUNK positions, aligned so that each is one exact index
+range on FerretDB v1 (patch 0005) as on MongoDB, and keeps two of them in flight: FerretDB
+decodes each on its own core (one cursor kept one core busy and left the other idle: the
+relay's catch-up was bound by it), while the caller consumes the one before.
 
 The relay reads commits with an unsorted cursor so the server streams while it scans
 (FerretDB v1 sorts in memory after a full scan). Positions are gap-free, so order is cheap
@@ -10,10 +16,49 @@ stalls a follower for ever.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from pymongo.collection import Collection
+
 from .holes import Holes
+from .stream_index import position_key
+
+CHUNK = 1000  # a power of ten: an aligned range's bounds share all but its last three digits
+IN_FLIGHT = 2
+
+
+def chunks_from(commits: Collection, first: int, through: int, extra: dict[str, Any] | None = None
+                ) -> Iterator[dict[str, Any]]:
+    """The commits starting at `first` or later, unsorted within a chunk and chunk after chunk,
+    until a chunk holds none. The first chunk reaches at least `through` (the position a reader
+    needs first). A chunk can only be empty past the last commit: it spans CHUNK positions and no
+    commit is longer (MAX_EVENTS_PER_COMMIT), so one of them starts in it. `extra` is added to
+    every chunk's filter."""
+
+    def read(low: int, high: int) -> list[dict[str, Any]]:
+        query = {"_id": {"$gte": position_key(low), "$lte": position_key(high)}, **(extra or {})}
+        return list(commits.find(query).batch_size(CHUNK))
+
+    def ranges() -> Iterator[tuple[int, int]]:
+        low, high = max(first, 0), (max(first, through, 0) // CHUNK + 1) * CHUNK - 1
+        while True:
+            yield low, high
+            low, high = high + 1, high + CHUNK
+
+    with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="kopnet-chunks") as pool:
+        upcoming = ranges()
+        pending: deque[Future[list[dict[str, Any]]]] = deque(
+            pool.submit(read, *next(upcoming)) for _ in range(IN_FLIGHT))
+        try:
+            while documents := pending.popleft().result():
+                pending.append(pool.submit(read, *next(upcoming)))
+                yield from documents
+        finally:
+            for future in pending:  # past the end (or the caller stopped): not waited for
+                future.cancel()
 
 
 def in_order(documents: Iterable[dict[str, Any]], after: int, holes: Holes | None = None

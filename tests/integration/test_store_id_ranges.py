@@ -17,9 +17,10 @@ from shared.stream_index import position_key
 AWKWARD = ["0", "00", "00000000000000000001 ", '00000000000000000001"', "0000000000000000001&",
            "00000000000000000001\u2028", "0000000000000000001\x01", "1", "9", "9&", '9"', "9\x01", "9]", "9\\",
            "9\u2028", "99999999999999999999", "99999999999999999999&", "999999999999999999999", "0&", "1&x",
-           "5<", "5\\", "", " ", "!", "a", "é", "0é", "Account\x1fs1\x1f1", "~complete"]
-BOUNDS = ["0", "00000000000000000001", "00000000000000000002", "1", "5", "9", "99999999999999999999",
-          "9&", "a", "~", "é", ""]
+           "5<", "5\\", "", " ", "!", "a", "é", "0é", "Account\x1fs1\x1f1", "~complete",
+           "00000000000000000015&", "0000000000000000001&x", "0000000000000000001\u2028", "000000000000000000199"]
+BOUNDS = ["0", "00000000000000000001", "00000000000000000002", "00000000000000000010", "00000000000000000015",
+          "00000000000000000019", "0000000000000000001", "1", "5", "9", "99999999999999999999", "9&", "a", "~", "é", ""]
 COMPARE = {"$gt": lambda s, b: s > b, "$gte": lambda s, b: s >= b,
            "$lt": lambda s, b: s < b, "$lte": lambda s, b: s <= b}
 
@@ -71,3 +72,19 @@ def test_the_head_is_the_end_of_the_last_commit_whatever_the_commits_sizes(store
         ends.append(commit.last_position)
         assert store.head() == commit.last_position
     assert EventStore(database, store.registry)._known_head() == ends[-1], "a new writer starts after the head"
+
+
+def test_reading_all_after_a_position_crosses_chunks_and_commits_that_straddle_them(store):
+    """store_scan.chunks_from reads aligned ranges of CHUNK (1000) positions, two at a time: the
+    commits (7 events each, and one of 1000, the longest) straddle chunk boundaries."""
+    ends = []
+    for n in range(300):
+        size = 1000 if n == 100 else 7
+        ends.append(store.append("Account", f"a{n}", 0, [opened(), *[deposited(1)] * (size - 1)]).last_position)
+    head = ends[-1]
+    assert head > 3000 and store.head() == head
+    for after in (0, 1, 998, 999, 1000, 1001, 1500, 1999, 2001, head - 1, head):
+        assert [e.position for e in store.iterate_all(after=after)] == list(range(after + 1, head + 1)), after
+    for after in (0, ends[0], ends[99], ends[100], ends[142], ends[250], head):  # commit ends: read from the next start
+        assert [e.position for e in store.iterate_all(after=after, at_commit_end=True)] == \
+            list(range(after + 1, head + 1)), after
