@@ -11,6 +11,7 @@ from shared.broker import EVENTS_EXCHANGE, declare_events_exchange
 from shared.eventstore import EventStore, NewEvent, connect
 from shared.projection import rebuild
 from shared.relay import OutboxRelay
+from shared.store_scan import following
 from tests.support.bankservice.projections import Balances
 from tests.support.bankservice.schemas import registry
 
@@ -94,7 +95,7 @@ def relay_ratio(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
         # one cursor over the commits the relay reads, right before it (the relay reads two ranges
         # at a time, store_scan.chunks_from: it can outrun this)
         started = time.perf_counter()
-        relays_query = store.following_filter(0, at_commit_end=False)
+        relays_query = following(0, at_commit_end=False)
         scanned = sum(len(document["events"]) for document in
                       database["commits"].find(relays_query).batch_size(1000))
         scan_rate = scanned / (time.perf_counter() - started)
@@ -152,7 +153,7 @@ def rebuild_ratio(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
         large_ms = _read_stream_ms(store, "probe")
         started = time.perf_counter()
         scanned = sum(len(document["events"]) for document in  # the rebuild's own query
-                      database["commits"].find(store.following_filter(0, at_commit_end=False)))
+                      database["commits"].find(following(0, at_commit_end=False)))
         raw_rate = scanned / (time.perf_counter() - started)
         started = time.perf_counter()
         rebuilt = rebuild(store, Balances())

@@ -69,12 +69,11 @@ from .group_commit import GroupCommit
 from .holes import Holes
 from .registry import EventRegistry
 from .store_connection import connect, is_ferretdb
-from .store_scan import chunks_from, in_order
+from .store_scan import chunks_after, following, in_order, last_commit_end
 from .stream_index import (
     COMMITS_ONLY,
     INDEX_COMPLETE,
     INDEX_ENTRY,
-    commits_from,
     index_all,
     index_entry,
     position_key,
@@ -336,7 +335,7 @@ class EventStore:
     def _known_head(self) -> int:
         with self._head_lock:
             if self._head is None:
-                self._head = self._stored_head()
+                self._head = last_commit_end(self.commits)
             return self._head
 
     def _saw_head(self, end: int) -> None:
@@ -374,15 +373,6 @@ class EventStore:
         query = {"stream_type": stream_type, "stream_id": stream_id, "first_version": {"$gte": from_version}}
         self._index_all(list(self.commits.find(query, {"events": 0})))
 
-    @staticmethod
-    def following_filter(after: int, at_commit_end: bool) -> dict[str, Any]:
-        """The filter of the commits holding positions after `after`. When `after` is known to
-        end a commit, they start at after + 1; otherwise the first may start up to
-        MAX_EVENTS_PER_COMMIT - 1 positions earlier."""
-        if at_commit_end:
-            return commits_from(after + 1)
-        return {**commits_from(after - MAX_EVENTS_PER_COMMIT + 2), "end": {"$gt": after}}
-
     def read_all(self, after: int = 0, limit: int = 1000, *, at_commit_end: bool = False) -> list[Envelope]:
         """Events with position > `after`, in position order; whole commits, at least `limit`
         events when that many exist (a page never splits a commit). `at_commit_end`: `after`
@@ -390,8 +380,7 @@ class EventStore:
 
         def page() -> list[Envelope]:
             found: list[Envelope] = []
-            query = self.following_filter(after, at_commit_end)
-            for document in self.commits.find(query).sort("_id", 1).limit(limit):
+            for document in self.commits.find(following(after, at_commit_end)).sort("_id", 1).limit(limit):
                 found.extend(e for e in self._envelopes(document) if e.position > after)
             return found
 
@@ -429,9 +418,7 @@ class EventStore:
         `read_all`."""
         unindexed: list[dict[str, Any]] = []
         try:
-            first = after + 1 if at_commit_end else after - MAX_EVENTS_PER_COMMIT + 2
-            straddling = None if at_commit_end else {"end": {"$gt": after}}
-            for ready in in_order(chunks_from(self.commits, first, after + 1, straddling), after, holes):
+            for ready in in_order(chunks_after(self.commits, after, at_commit_end), after, holes):
                 if reindex and not self.pairs_atomic:
                     unindexed.append(ready)
                     if len(unindexed) >= 1000:
@@ -448,28 +435,7 @@ class EventStore:
     def head(self) -> int:
         """The last stored position, read from the store (not the writer's cache)."""
 
-        return self._guard(self._stored_head)
-
-    def _stored_head(self) -> int:
-        """The end of the last commit, found by galloping over "is any commit stored from position
-        p on?" (one `_id`-range lookup each, about 2 log2(head) of them) instead of a sort of every
-        commit, which FerretDB v1 does in memory after reading them all (0.3 s at 10,000)."""
-
-        def stored_from(position: int) -> bool:
-            return self.commits.find_one(commits_from(position), {"_id": 1}) is not None
-
-        if not stored_from(1):
-            return 0
-        low, high = 1, 2  # a commit starts at low or later; none at high or later
-        while stored_from(high):
-            low, high = high, high * 2
-        while high - low > 1:
-            middle = (low + high) // 2
-            low, high = (middle, high) if stored_from(middle) else (low, middle)
-        last = self.commits.find_one({"_id": position_key(low)}, {"end": 1})
-        if last is None:  # the commit went missing meanwhile (a rollback): ask the slow way
-            last = self.commits.find_one(COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
-        return last["end"] if last else 0
+        return self._guard(lambda: last_commit_end(self.commits))
 
     def has_position(self, position: int) -> bool:
         """Cheap check that a commit starts at `position` (a lookup by `_id`)."""

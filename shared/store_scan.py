@@ -1,5 +1,6 @@
-"""Reading the commits after a position in chunks, two chunks at a time; putting them back in
-position order, and passing holes.
+"""Reading the commits after a position: the filter (`following`), the last commit's end
+(`last_commit_end`), reading them in chunks two at a time; putting them back in position order,
+and passing holes.
 
 `chunks_from` reads `_id` ranges of CHUNK positions, aligned so that each is one exact index
 range on FerretDB v1 (patch 0005) as on MongoDB, and keeps two of them in flight: FerretDB
@@ -23,11 +24,50 @@ from typing import Any
 
 from pymongo.collection import Collection
 
+from .commits import MAX_EVENTS_PER_COMMIT
 from .holes import Holes
-from .stream_index import position_key
+from .stream_index import COMMITS_ONLY, commits_from, position_key
 
 CHUNK = 1000  # a power of ten: an aligned range's bounds share all but its last three digits
 IN_FLIGHT = 2
+
+
+def following(after: int, at_commit_end: bool) -> dict[str, Any]:
+    """The filter of the commits holding positions after `after`. When `after` is known to end a
+    commit, they start at after + 1; otherwise the first may start up to MAX_EVENTS_PER_COMMIT - 1
+    positions earlier."""
+    if at_commit_end:
+        return commits_from(after + 1)
+    return {**commits_from(after - MAX_EVENTS_PER_COMMIT + 2), "end": {"$gt": after}}
+
+
+def chunks_after(commits: Collection, after: int, at_commit_end: bool) -> Iterator[dict[str, Any]]:
+    """`following`'s commits, by chunks_from."""
+    if at_commit_end:
+        return chunks_from(commits, after + 1, after + 1)
+    return chunks_from(commits, after - MAX_EVENTS_PER_COMMIT + 2, after + 1, {"end": {"$gt": after}})
+
+
+def last_commit_end(commits: Collection) -> int:
+    """The end of the last commit, found by galloping over "is any commit stored from position p
+    on?" (one `_id`-range lookup each, about 2 log2(head) of them) instead of a sort of every
+    commit, which FerretDB v1 does in memory after reading them all (0.9 s at 10,000)."""
+
+    def stored_from(position: int) -> bool:
+        return commits.find_one(commits_from(position), {"_id": 1}) is not None
+
+    if not stored_from(1):
+        return 0
+    low, high = 1, 2  # a commit starts at low or later; none at high or later
+    while stored_from(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if stored_from(middle) else (low, middle)
+    last = commits.find_one({"_id": position_key(low)}, {"end": 1})
+    if last is None:  # the commit went missing meanwhile (a rollback): ask the slow way
+        last = commits.find_one(COMMITS_ONLY, {"end": 1}, sort=[("_id", -1)])
+    return last["end"] if last else 0
 
 
 def chunks_from(commits: Collection, first: int, through: int, extra: dict[str, Any] | None = None
