@@ -32,6 +32,7 @@ from .view import View, apply_events, store_changes
 log = logging.getLogger(__name__)
 GENERATIONS_TTL = 1.0
 FOLLOW_BY_ID = 32  # events read commit by commit by _id after a checkpoint before one scan reads the rest
+KEEP_DOCUMENTS = 20_000  # read-model documents remembered between batches (then forgotten at once)
 
 
 class ProjectionRunner:
@@ -55,6 +56,12 @@ class ProjectionRunner:
         self._head = 0
         self._recent = RecentCommits()
         self._checkpoints: dict[str, int] = {}
+        # The read-model documents this runner last read or wrote, by (generation, collection, id):
+        # while it holds the lock it is their one writer, so the next batch reads them from here
+        # (a journal day or a cooperative's health is read back once per event otherwise). Emptied
+        # whenever the store may hold something else: a new hold of the lock, a write that failed
+        # or was refused as older.
+        self._documents: dict[tuple[int, str, str], dict[str, Any] | None] = {}
         self._from_memory = False
         self.holes = Holes(hole_timeout, on_hole=lambda _position: self.metrics.position_holes.labels(
             self.service).inc())
@@ -103,6 +110,7 @@ class ProjectionRunner:
             lock = f"kopnet.lock.{self.database.name}.projections"
             self.fence = lambda: check_lock(connection, lock)
             self._checkpoints.clear()  # another runner may have moved them while this one waited
+            self._documents.clear()  # and written read-model documents
             self._generations_read_at = -math.inf
             alive_at = time.monotonic()
             while not self._stop.is_set():
@@ -177,6 +185,19 @@ class ProjectionRunner:
             return beyond
         return []
 
+    def _store(self, gen: int, view: View) -> None:
+        """store_changes, remembering what was written (the View never changes a document it
+        was handed: a change is a new dict), or forgetting everything when not all of it was."""
+        written = False
+        try:
+            written = store_changes(self.database, gen, view, self.fence)
+        finally:
+            if not written or len(self._documents) > KEEP_DOCUMENTS:
+                self._documents.clear()
+        if written:
+            for collection, doc_id, document in view.changed():
+                self._documents[(gen, collection, doc_id)] = None if document.get("_deleted") else document
+
     def _states(self) -> list[tuple[Projection, int, int]]:
         """Each projection's current generation (read at most every GENERATIONS_TTL seconds: a
         rebuild elsewhere may switch it, and what is applied to the old one meanwhile is only lost
@@ -204,11 +225,14 @@ class ProjectionRunner:
             return False
 
         def load(collection: str, doc_id: str) -> dict[str, Any] | None:
-            return self.database[f"{collection}__g{gen}"].find_one({"_id": doc_id})
+            key = (gen, collection, doc_id)
+            if key not in self._documents:
+                self._documents[key] = self.database[f"{collection}__g{gen}"].find_one({"_id": doc_id})
+            return self._documents[key]
 
         view = View(load)
         last = apply_events(projection, events, view)
-        store_changes(self.database, gen, view, self.fence)
+        self._store(gen, view)
         assert last is not None
         self.checkpoints.advance(checkpoint_name, last.position, flush=False)  # catch_up_once flushes
         self._checkpoints[checkpoint_name] = last.position

@@ -109,10 +109,12 @@ def apply_events(projection: Projection, events: Iterable[Envelope], view: View)
 
 
 def store_changes(database: Database, gen: int, view: View,
-                  fence: Callable[[], None] | None = None) -> None:
+                  fence: Callable[[], None] | None = None) -> bool:
     """Writes what a batch changed into generation `gen` of the read models, each write only
-    over an older document. `fence()` is called first: it raises when the writer no longer holds
-    the projections' lock, so a runner that lost it stops before its first write.
+    over an older document; True when every one of them was written (False: a stored document
+    was as new or newer, so the store no longer holds exactly what the view has). `fence()` is
+    called first: it raises when the writer no longer holds the projections' lock, so a runner
+    that lost it stops before its first write.
 
     The batch's new documents go in one unordered `insert_many` per collection (a runner that
     falls behind takes bigger batches, so its store work per event shrinks under load); one that
@@ -121,11 +123,13 @@ def store_changes(database: Database, gen: int, view: View,
         fence()
     new: dict[str, list[dict[str, Any]]] = {}
     changes: list[tuple[str, dict[str, Any]]] = []  # (collection, document); its _id is the doc id
+    written = True
     for collection, doc_id, document in view.changed():
         if document.get("_deleted"):
             if not view.is_new(collection, doc_id):
-                database[f"{collection}__g{gen}"].delete_one(
+                deleted = database[f"{collection}__g{gen}"].delete_one(
                     {"_id": doc_id, "_position": {"$lt": document["_position"]}})
+                written &= deleted.deleted_count == 1
         elif view.is_new(collection, doc_id):  # an insert: no read first
             new.setdefault(collection, []).append(document)
         else:
@@ -137,4 +141,5 @@ def store_changes(database: Database, gen: int, view: View,
         try:
             database[f"{collection}__g{gen}"].replace_one(older, document, upsert=True)
         except DuplicateKeyError:  # the stored document is as new or newer: never go backwards
-            pass
+            written = False
+    return written

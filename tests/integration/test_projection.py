@@ -4,13 +4,14 @@ from __future__ import annotations
 import random
 
 import pytest
+from pymongo import MongoClient, monitoring
 
 from shared import cli
 from shared.application import Application
 from shared.checkpoints import Checkpoints
 from shared.eventstore import EventStore
 from shared.projection import ProjectionRunner, View, generation, read_model, store_changes
-from tests.conftest import run_in_background, wait_for
+from tests.conftest import MONGODB_URI, run_in_background, wait_for
 from tests.support.bankservice.domain import Account
 from tests.support.bankservice.service import definition
 
@@ -183,3 +184,46 @@ def test_a_backlog_is_read_by_a_scan_after_the_first_commits_by_id_and_a_late_po
         runner.stop()
         worker.wait()
     assert balances.count_documents({}) == 100 and runner.holes.declared == []
+
+
+class FindsOf(monitoring.CommandListener):
+    """Counts the `find` commands sent to one collection."""
+
+    def __init__(self, collection: str):
+        self.collection, self.count = collection, 0
+
+    def started(self, event) -> None:
+        if event.command_name == "find" and event.command.get("find") == self.collection:
+            self.count += 1
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+def test_a_runner_reads_a_document_it_wrote_from_memory_until_a_write_of_it_is_refused(
+        database, database_name, bank_registry, amqp_uri, service_name):
+    finds = FindsOf("cooperative_totals__g1")  # the runner's finds (the test reads through `database`)
+    store = EventStore(MongoClient(MONGODB_URI, event_listeners=[finds])[database_name], bank_registry)
+    application = Application(store, bank_registry)
+    runner = ProjectionRunner(store, definition.projections, amqp_uri, service_name)
+    application.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    for amount in (10, 20, 30):
+        application.execute(Account, "a1", lambda a, amount=amount: a.deposit(amount))
+        assert runner.catch_up_once()  # one batch per deposit
+    totals = read_model(database, "cooperative_totals", "cooperative_totals")
+    assert totals.find_one({"_id": "coop-1"})["deposits"] == 60
+    assert finds.count == 1, "the cooperative's totals were read from the store once, then from memory"
+
+    # another writer (only possible once the lock is lost) stored a newer document meanwhile
+    newer = {**totals.find_one({"_id": "coop-1"}), "deposits": 1000, "_position": 1000}
+    totals.replace_one({"_id": "coop-1"}, newer)
+    application.execute(Account, "a1", lambda a: a.deposit(5))
+    runner.catch_up_once()
+    assert totals.find_one({"_id": "coop-1"})["deposits"] == 1000, "never written over a newer document"
+    reads = finds.count
+    application.execute(Account, "a1", lambda a: a.deposit(7))
+    runner.catch_up_once()
+    assert finds.count == reads + 1, "after a refused write the document is read from the store again"
