@@ -32,20 +32,25 @@ CHUNK = 1000  # a power of ten: an aligned range's bounds share all but its last
 IN_FLIGHT = 2
 
 
-def following(after: int, at_commit_end: bool) -> dict[str, Any]:
-    """The filter of the commits holding positions after `after`. When `after` is known to end a
-    commit, they start at after + 1; otherwise the first may start up to MAX_EVENTS_PER_COMMIT - 1
-    positions earlier."""
+def _start(after: int, at_commit_end: bool) -> tuple[int, dict[str, Any]]:
+    """Where the commits holding positions after `after` may start, and what else selects them.
+    When `after` is known to end a commit, they start at after + 1; otherwise the first may start
+    up to MAX_EVENTS_PER_COMMIT - 1 positions earlier, and only those ending after `after` count."""
     if at_commit_end:
-        return commits_from(after + 1)
-    return {**commits_from(after - MAX_EVENTS_PER_COMMIT + 2), "end": {"$gt": after}}
+        return after + 1, {}
+    return after - MAX_EVENTS_PER_COMMIT + 2, {"end": {"$gt": after}}
+
+
+def following(after: int, at_commit_end: bool) -> dict[str, Any]:
+    """The filter of the commits holding positions after `after`."""
+    first, extra = _start(after, at_commit_end)
+    return {**commits_from(first), **extra}
 
 
 def chunks_after(commits: Collection, after: int, at_commit_end: bool) -> Iterator[dict[str, Any]]:
     """`following`'s commits, by chunks_from."""
-    if at_commit_end:
-        return chunks_from(commits, after + 1, after + 1)
-    return chunks_from(commits, after - MAX_EVENTS_PER_COMMIT + 2, after + 1, {"end": {"$gt": after}})
+    first, extra = _start(after, at_commit_end)
+    return chunks_from(commits, first, after + 1, extra)
 
 
 def last_commit_end(commits: Collection) -> int:
@@ -76,14 +81,14 @@ def chunks_from(commits: Collection, first: int, through: int, extra: dict[str, 
     until a chunk holds none. The first chunk reaches at least `through` (the position a reader
     needs first). A chunk can only be empty past the last commit: it spans CHUNK positions and no
     commit is longer (MAX_EVENTS_PER_COMMIT), so one of them starts in it. `extra` is added to
-    every chunk's filter."""
+    every chunk's filter. `first` <= `through`."""
 
     def read(low: int, high: int) -> list[dict[str, Any]]:
         query = {"_id": {"$gte": position_key(low), "$lte": position_key(high)}, **(extra or {})}
         return list(commits.find(query).batch_size(CHUNK))
 
     def ranges() -> Iterator[tuple[int, int]]:
-        low, high = max(first, 0), (max(first, through, 0) // CHUNK + 1) * CHUNK - 1
+        low, high = max(first, 0), (max(through, 0) // CHUNK + 1) * CHUNK - 1
         while True:
             yield low, high
             low, high = high + 1, high + CHUNK
