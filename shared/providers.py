@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 import nameko.rpc
+from nameko.amqp.publish import Publisher
+from nameko.constants import NON_PERSISTENT
 from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 
@@ -102,6 +104,21 @@ def rpc(function: Any) -> Any:
     """nameko's @rpc for kernel services: a DomainError (a refused command, a 404) is an
     expected answer, logged as a warning without a traceback, not as a failure."""
     return nameko.rpc.rpc(expected_exceptions=(DomainError, ConcurrencyError, OutcomeUnknown))(function)
+
+
+class ReplyPublisher(Publisher):
+    """Publishes RPC replies transient and without waiting for the broker's confirm. A reply goes
+    to its caller's exclusive, non-durable queue, so the disk flag bought nothing, and the confirm
+    cost a broker round trip per call while it saved nothing: a reply lost with the broker is a
+    caller's timeout (the gateway answers 503), the command stayed stored, and the client's retry
+    with the same Idempotency-Key finds it by its command id. Set as nameko's `Responder.
+    publisher_cls` (its hook for this) for every service process that imports the kernel."""
+
+    use_confirms = False
+    delivery_mode = NON_PERSISTENT
+
+
+nameko.rpc.Responder.publisher_cls = ReplyPublisher
 
 
 class _TooLate:

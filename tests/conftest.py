@@ -118,8 +118,8 @@ def tap(amqp_uri) -> Iterator[Callable[[str], Tap]]:
     """Binds throwaway queues to kopnet.events to see what was published."""
     taps: list[Tap] = []
 
-    def make(pattern: str) -> Tap:
-        tap = Tap(amqp_uri, pattern)
+    def make(pattern: str, exchange: str | None = None) -> Tap:
+        tap = Tap(amqp_uri, pattern, exchange)
         taps.append(tap)
         return tap
 
@@ -129,15 +129,17 @@ def tap(amqp_uri) -> Iterator[Callable[[str], Tap]]:
 
 
 class Tap:
-    def __init__(self, amqp_uri: str, pattern: str):
+    def __init__(self, amqp_uri: str, pattern: str, exchange: str | None = None):
+        """A queue bound to kopnet.events, or to another `exchange` that already exists."""
         from shared.broker import EVENTS_EXCHANGE, declare_events_exchange
 
         self.connection = kombu.Connection(amqp_uri)
         self.channel = self.connection.channel()
-        declare_events_exchange(self.channel)
+        if exchange is None:
+            declare_events_exchange(self.channel)
         self.queue = f"tap.{uuid.uuid4().hex[:10]}"
         self.channel.queue_declare(self.queue, durable=False, auto_delete=False, exclusive=True)
-        self.channel.queue_bind(self.queue, EVENTS_EXCHANGE, pattern)
+        self.channel.queue_bind(self.queue, exchange or EVENTS_EXCHANGE, pattern)
         self.messages: list = []
 
     def drain(self) -> list:

@@ -6,10 +6,13 @@ told it failed. This proxy publishes every request with an AMQP per-message expi
 (`EXPIRY_SHARE` of the timeout, e.g. 4 s of 5 s; nameko's Publisher passes `expiration`
 through to kombu), so RabbitMQ drops a request nobody picked up in time and never delivers
 it later; and it waits for the reply at most `timeout`, so a request picked up just before
-it expired still has the rest of the timeout to answer. Requests also carry their deadline
-as nameko context data (`kopnet_deadline`, epoch seconds); every kernel service refuses
-work that reaches it too late (shared/providers.py). A service that was never started
-(no queue) fails at once.
+it expired still has the rest of the timeout to answer. Requests are transient (not written to
+the broker's disk): one is worth nothing after its expiry, and a broker restart that drops it
+is a 503 like any other request that was not answered in time; they are still published with
+confirms and `mandatory`, which is how nameko tells that no service is there. Requests also
+carry their deadline as nameko context data (`kopnet_deadline`, epoch seconds); every kernel
+service refuses work that reaches it too late (shared/providers.py). A service that was never
+started (no queue) fails at once.
 
 Admission control (admission.py): at most `GATEWAY.MAX_IN_FLIGHT` calls in flight per target
 service, a wait of at most `GATEWAY.ADMISSION_WAIT` seconds for a slot, else `Saturated` (503 at
@@ -26,6 +29,7 @@ from typing import Any
 
 import eventlet
 from marshmallow import ValidationError
+from nameko.constants import NON_PERSISTENT
 from nameko.exceptions import UnknownService, deserialize_to_instance
 from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
 
@@ -55,6 +59,7 @@ class ExpiringRpcProxy(RpcProxy):
         settings = self.container.config.get("GATEWAY") or {}
         self.timeout = float(settings.get("RPC_TIMEOUT") or DEFAULT_TIMEOUT)
         self.options["expiration"] = self.timeout * EXPIRY_SHARE  # seconds, as kombu takes it
+        self.options["delivery_mode"] = NON_PERSISTENT
         limit = settings.get("MAX_IN_FLIGHT")
         wait = settings.get("ADMISSION_WAIT")
         self.admission = Admission(

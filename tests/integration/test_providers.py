@@ -5,8 +5,10 @@ import urllib.request
 
 import pytest
 from nameko.containers import ServiceContainer
+from nameko.rpc import get_rpc_exchange, rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from services.gateway.rpc import ExpiringRpcProxy
 from shared.config import load_config
 from shared.envelope import Envelope
 from tests.conftest import free_port, wait_for
@@ -48,6 +50,36 @@ def test_rpc_commands_are_stored_relayed_and_measured(bank_container, tap):
     assert 'kopnet_entrypoint_duration_seconds_count{entrypoint="deposit",kind="rpc",service="bank"} 3.0' in text
     assert 'kopnet_outbox_backlog_events{service="bank"} 0.0' in text
     assert "kopnet_projection_lag_events" in text
+
+
+class Teller:
+    """Calls the bank as the gateway calls a service."""
+
+    name = "teller"
+    bank = ExpiringRpcProxy("bank")
+
+    @rpc
+    def deposit(self, account: str, amount: int) -> int:
+        return self.bank.deposit(account, amount)
+
+
+def test_the_gateways_requests_and_the_services_replies_stay_off_the_brokers_disk(bank_container, tap):
+    _container, _port, config = bank_container
+    seen = tap("#", exchange=get_rpc_exchange(config).name)  # every request and reply
+    teller = ServiceContainer(Teller, {**config, "GATEWAY": {"RPC_TIMEOUT": "5"}})
+    teller.start()
+    try:
+        with ClusterRpcProxy(config) as cluster:
+            cluster.bank.open("t1", "coop-1", "siti")
+            assert cluster.teller.deposit("t1", 250) == 250
+    finally:
+        teller.stop()
+    messages = wait_for(lambda: (m := seen.drain()) and len(m) >= 6 and m, what="3 requests and 3 replies")
+    by_key = [(m.delivery_info["routing_key"], m.properties) for m in messages]
+    gateway_request = [properties for key, properties in by_key if key == "bank.deposit"]
+    replies = [properties for key, properties in by_key if "." not in key]  # to a reply queue's id
+    assert [(p["delivery_mode"], p["expiration"]) for p in gateway_request] == [(1, "4000")]
+    assert len(replies) == 3 and all(p["delivery_mode"] == 1 for p in replies), replies
 
 
 def test_health_and_readiness(bank_container):
