@@ -37,6 +37,19 @@ def verdict(value: float, aim: str) -> str:
     return "PASS" if (value >= float(bound) if operator == ">=" else value <= float(bound)) else "FAIL"
 
 
+def cpu_probe_ms(rounds: int = 5) -> list[float]:
+    """Milliseconds of a fixed pure-Python loop, `rounds` times: how fast this machine's CPU is
+    right now. Shared 2-core machines of the same kind have run it from 360 to 660 ms within a
+    minute, so absolute rates and latencies are read beside it (ratios cancel it out)."""
+    times = []
+    for _ in range(rounds):
+        started, total = time.perf_counter(), 0
+        for number in range(5_000_000):
+            total += number
+        times.append(round((time.perf_counter() - started) * 1000, 1))
+    return times
+
+
 def main() -> int:
     # py-amqp warns of confirms that arrive while a cluster proxy closes its channel at the end of
     # a figure: nothing is lost (every figure has its answers by then), so keep the run quiet
@@ -49,6 +62,7 @@ def main() -> int:
     started = time.monotonic()
     figures: dict[str, dict] = {}
     load_before = os.getloadavg()
+    probe_before = cpu_probe_ms()
     for name, measure in [*peer_bench.FIGURES, *kernel_bench.FIGURES, *catalog_bench.FIGURES,
                           *e2e_bench.FIGURES, *financing_bench.FIGURES]:
         if only and name not in only:
@@ -62,6 +76,8 @@ def main() -> int:
         # 1-minute load average of this (shared) machine before and after: ratios are comparable,
         # absolute rates and latencies depend on what else ran
         "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        # the same fixed Python loop before and after the figures, in ms (cpu_probe_ms)
+        "cpu_probe_ms": {"before": probe_before, "after": cpu_probe_ms()},
         "figures": figures,
     }
     for figure in figures.values():
@@ -75,6 +91,8 @@ def main() -> int:
               f"{figure.get('verdict', ''):>6}  {figure.get('detail', '')}")
     failed = [name for name, figure in figures.items() if figure.get("verdict") == "FAIL"]
     verdicts = f"FAIL: {', '.join(failed)}" if failed else "every aim PASS"
+    print(f"cpu probe (ms of a fixed Python loop, 5 runs): before {result['cpu_probe_ms']['before']}, "
+          f"after {result['cpu_probe_ms']['after']}")
     print(("" if only else f"written to {RESULTS}; ") + verdicts)
     return 0
 
