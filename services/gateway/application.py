@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from marshmallow import Schema
 from werkzeug.wrappers import Request, Response
 
 from shared.envelope import new_id
@@ -17,6 +16,7 @@ from .errors import ApiError, to_api_error
 from .idempotency import Claim, Replay, check_key, fingerprint, record_id
 from .openapi import BODY_METHODS, document
 from .routes import ROUTES, Call, Route
+from .routing import schema
 from .schemas import plain
 from .web import MAX_BODY_BYTES, correlation_id, json_response, read_json
 
@@ -98,10 +98,9 @@ class Gateway:
             context: dict[str, Any], rpc: Any) -> tuple[int, Any]:
         if not route.allow(principal, path):
             raise ApiError("forbidden", f"a {principal.role} token may not do this here ({route.summary})")
-        query = plain(route.query() if route.query else Schema(), dict(args.items()))
-        call = Call(principal, dict(path), query, plain(route.body() if route.body else Schema(), body),
-                    context)
-        return route.status, route.response().dump(route.run(rpc, call))
+        call = Call(principal, dict(path), plain(schema(route.query), dict(args.items())),
+                    plain(schema(route.body), body), context)
+        return route.status, schema(route.response).dump(route.run(rpc, call))
 
 
 def actor_of(principal: Principal) -> dict[str, str]:
