@@ -1,8 +1,9 @@
 """The projection runner: keeps a service's read models up to date, one active runner per store.
 
 Only the holder of the exclusive queue `kopnet.lock.<database>.projections` applies events;
-its writes are fenced twice (view.store_changes): the lock is checked before a batch is
-written, and every document write is conditional on its position, so a runner that paused
+its writes are fenced twice (view.store_changes): the lock is checked before a round's first
+write (once for all its projections: a broker round trip each cost more than the writes of a
+small batch), and every document write is conditional on its position, so a runner that paused
 after losing the lock (GC, partition) cannot write older documents over its successor's.
 A checkpoint lags by at most Checkpoints.interval; what is re-applied after a crash changes
 nothing (view.py says why).
@@ -70,6 +71,7 @@ class ProjectionRunner:
         self._generations_read_at = -math.inf
         #: Raises LockLost when the lock is gone; set while the lock is held (run()).
         self.fence: Callable[[], None] | None = None
+        self._fenced = False  # whether this round (catch_up_once) has checked the lock
         store.listeners.append(self._on_commit)
 
     def _on_commit(self, commit: Commit) -> None:
@@ -151,7 +153,7 @@ class ProjectionRunner:
             shared = self._read_after(together)
             if not shared:
                 return False
-        progressed = False
+        progressed, self._fenced = False, False
         for projection, gen, checkpoint in states:
             progressed |= self._advance(projection, gen, checkpoint, shared)
         self.checkpoints.flush(due_only=True)  # the projections' due positions in one request
@@ -190,13 +192,22 @@ class ProjectionRunner:
         was handed: a change is a new dict), or forgetting everything when not all of it was."""
         written = False
         try:
-            written = store_changes(self.database, gen, view, self.fence)
+            written = store_changes(self.database, gen, view, self._fence_once if self.fence else None)
         finally:
             if not written or len(self._documents) > KEEP_DOCUMENTS:
                 self._documents.clear()
         if written:
             for collection, doc_id, document in view.changed():
                 self._documents[(gen, collection, doc_id)] = None if document.get("_deleted") else document
+
+    def _fence_once(self) -> None:
+        """The lock check before this round's first write. The round's later writes come a few
+        milliseconds after it, as a single projection's later writes always did: what keeps a
+        runner that paused after the check from writing older documents over its successor's is
+        that every document write is conditional on its position."""
+        if not self._fenced and self.fence is not None:
+            self.fence()
+            self._fenced = True
 
     def _states(self) -> list[tuple[Projection, int, int]]:
         """Each projection's current generation (read at most every GENERATIONS_TTL seconds: a

@@ -5,7 +5,7 @@ import pytest
 from pymongo.errors import AutoReconnect
 
 from shared.application import Application, CommandContext
-from shared.broker import LockLost, connect, try_exclusive_lock
+from shared.broker import LockLost, check_lock, connect, try_exclusive_lock
 from shared.eventstore import CommandIdReused, EventStore, NewEvent, OutcomeUnknown
 from shared.projection import ProjectionRunner, View, read_model, store_changes
 from tests.support.bankservice.domain import Account
@@ -45,6 +45,36 @@ def test_point4_a_runner_that_lost_its_lock_writes_nothing(database, bank_regist
     finally:
         successor.release()
     assert read_model(database, "balances", "balances").find_one({"_id": "a1"}) is None
+
+
+def test_point4_a_round_checks_the_lock_once_before_its_first_write(database, bank_registry, amqp_uri,
+                                                                    service_name):
+    store = EventStore(database, bank_registry)
+    application = Application(store, bank_registry)
+    application.execute(Account, "a1", lambda a: a.open("coop-1", "siti"))
+    application.execute(Account, "a1", lambda a: a.deposit(100))
+    runner = ProjectionRunner(store, definition.projections, amqp_uri, service_name)
+    connection = connect(amqp_uri)
+    lock = f"kopnet.lock.{database.name}.projections"
+    checks: list[int] = []
+
+    def fence():
+        # what each projection has stored when the lock is checked
+        checks.append(sum(read_model(database, p.name, c).count_documents({})
+                          for p in definition.projections for c in p.collections))
+        check_lock(connection, lock)
+
+    try:
+        assert try_exclusive_lock(connection, lock)
+        runner.fence = fence
+        assert runner.catch_up_once()
+        assert checks == [0], "one check, before anything was written"
+        assert read_model(database, "balances", "balances").find_one({"_id": "a1"})["balance"] == 100
+        assert read_model(database, "cooperative_totals", "cooperative_totals").count_documents({}) == 1
+        application.execute(Account, "a1", lambda a: a.deposit(50))
+        assert runner.catch_up_once() and len(checks) == 2, "and again in the next round"
+    finally:
+        connection.release()
 
 
 def test_point5_a_command_id_reused_for_another_stream_is_an_error(store):
