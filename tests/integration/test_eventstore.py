@@ -354,6 +354,16 @@ def test_a_store_written_before_the_stream_index_gets_one_when_opened(database, 
     assert reopened.ensure_stream_index() == 0, "nothing left to add"
 
 
+def test_a_store_opened_drops_the_end_index_earlier_versions_kept(database, bank_registry):
+    database["commits"].create_index([("end", 1)], name="end")  # as an earlier version left it
+    store = EventStore(database, bank_registry)
+    assert set(database["commits"].index_information()) == {"_id_", "stream_version", "command"}
+    store.append("Account", "a1", 0, [opened(), deposited(5)])
+    assert [e.stream_version for e in store.read_stream("Account", "a1")] == [1, 2]
+    EventStore(database, bank_registry)  # opening it again finds nothing to drop
+    assert "end" not in database["commits"].index_information()
+
+
 def test_an_append_whose_index_entry_is_already_there_is_stored(store, database):
     """A repair may put an entry back between a writer's commit and its entry (on MongoDB, where
     the two inserts are not one transaction): the commit stands, once."""
