@@ -39,8 +39,8 @@ def verdict(value: float, aim: str) -> str:
 
 def cpu_probe_ms(rounds: int = 5) -> list[float]:
     """Milliseconds of a fixed pure-Python loop, `rounds` times: how fast this machine's CPU is
-    right now. Shared 2-core machines of the same kind have run it from 360 to 660 ms within a
-    minute, so absolute rates and latencies are read beside it (ratios cancel it out)."""
+    right now. On the shared 2-core machine of session 7 it took 151 to 270 ms within a minute,
+    idle, so absolute rates and latencies are read beside it (ratios cancel most of it out)."""
     times = []
     for _ in range(rounds):
         started, total = time.perf_counter(), 0
