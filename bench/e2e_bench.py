@@ -353,11 +353,13 @@ class CpuMeter:
         self.used: dict[str, float] = {}
         self.store_operations: dict[str, int] = {}
         self.wall = 0.0
+        self.machine_busy = 0.0  # the share of all cores busy while measuring, whatever ran
 
     @classmethod
     def of(cls, network: Network, mongodb_uri: str) -> CpuMeter:
         """The network's service processes, and the store and broker they use (found by name)."""
         processes = {name: process.pid for name, process in network.stack.processes.items()}
+        processes["bench"] = os.getpid()  # the client: its HTTP calls and read-model lookups
         port = (urlsplit(mongodb_uri).port or 27017)
         for pid, argv in _commands():
             if "ferretdb" in argv[0] and any(arg.endswith(f":{port}") for arg in argv):
@@ -388,12 +390,20 @@ class CpuMeter:
             operations[name] = operations.get(name, 0) + int(sum(count for count, _ms in counts.values()))
         return operations
 
+    @staticmethod
+    def _machine_ticks() -> tuple[int, int]:
+        """(busy, all) clock ticks of every core so far, from /proc/stat (idle and iowait are not busy)."""
+        ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
     @contextmanager
     def measuring(self) -> Iterator[None]:
         operations = self._operations()
-        before, started = self._seconds(), time.monotonic()
+        before, started, machine = self._seconds(), time.monotonic(), self._machine_ticks()
         yield
         after, self.wall = self._seconds(), time.monotonic() - started
+        busy, every = (now - then for now, then in zip(self._machine_ticks(), machine, strict=True))
+        self.machine_busy = busy / max(every, 1)
         self.used = {name: after[name] - before[name] for name in before.keys() & after.keys()}
         later = self._operations()
         self.store_operations = {name: later[name] - operations.get(name, 0) for name in later}
@@ -410,6 +420,10 @@ class CpuMeter:
             "detail": f"{seconds:.2f} CPU s over {commands} commands ({what}) in {self.wall:.0f} s: "
                       f"{seconds / self.wall:.0%} of one core{shared.get(process, '')}"}
             for process, seconds in sorted(self.used.items())} | {
+            name.replace("cpu_ms_per", "machine_busy_during"): {
+                "value": self.machine_busy,
+                "detail": f"share of all {os.cpu_count()} cores busy (/proc/stat) over those "
+                          f"{self.wall:.0f} s, whatever ran: services, store, broker, client"}} | {
             f"{ops}_{process}": {
                 "value": count / max(commands, 1),
                 "detail": f"{count} store operations over {commands} commands ({what}), from "
