@@ -45,7 +45,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 import shared.providers  # noqa: F401 - DomainError crosses RPC as itself
 from shared import store_trace
-from shared.checkpoints import Checkpoints
+from shared.checkpoints import PROJECTIONS, Checkpoints
 from shared.envelope import new_id
 from shared.projection import generation, read_model
 from shared.store_scan import last_commit_end
@@ -500,7 +500,7 @@ class LagProbe:
                     heads[index] = commit["end"]
                 now = time.monotonic()  # when this head was seen
                 pending.append((now, index, heads[index]))
-                checkpoints = Checkpoints(database)
+                checkpoints = Checkpoints(database, group=PROJECTIONS)
                 reached = min(checkpoints.load(name) for name in projections)
                 for noted in [p for p in pending if p[1] == index and p[2] <= reached]:
                     self._saw(index, time.monotonic() - noted[0])

@@ -29,6 +29,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 from . import topology  # noqa: E402
+from .checkpoints import PROJECTIONS, Checkpoints  # noqa: E402
 from .eventstore import EventStore, StoreUnavailable, connect  # noqa: E402
 from .kernel import ServiceDefinition, Settings  # noqa: E402
 from .projection import Projection, generation, rebuild  # noqa: E402
@@ -81,9 +82,9 @@ def cmd_projections(args: argparse.Namespace) -> int:
         if args.action == "list":
             for projection in definition.projections:
                 gen = generation(store.database, projection.name)
-                checkpoint = store.database["checkpoints"].find_one(
-                    {"_id": f"projection:{projection.name}:g{gen}"}) or {"position": 0}
-                print(f"{projection.name}\tgeneration {gen}\tposition {checkpoint['position']}")
+                position = Checkpoints(store.database, group=PROJECTIONS).load(
+                    f"projection:{projection.name}:g{gen}")
+                print(f"{projection.name}\tgeneration {gen}\tposition {position}")
             return 0
         projection = _projection(definition, args.name)
         bar = ProgressBar(f"rebuilding {definition.name}/{projection.name}")

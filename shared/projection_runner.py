@@ -21,7 +21,7 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from .broker import BrokerUnavailable, LockLost, check_lock, connect, keep_alive, try_exclusive_lock
-from .checkpoints import Checkpoints
+from .checkpoints import PROJECTIONS, Checkpoints
 from .envelope import Envelope
 from .eventstore import Commit, EventStore, StoreUnavailable
 from .holes import Holes
@@ -50,7 +50,7 @@ class ProjectionRunner:
         self.metrics = metrics or Metrics(service)
         self.batch_size = batch_size
         self.idle_wait = idle_wait
-        self.checkpoints = Checkpoints(self.database)
+        self.checkpoints = Checkpoints(self.database, group=PROJECTIONS)
         self.active = False
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -16,7 +16,7 @@ from services.ledger.domain import Books, SavingsAccount
 from services.ledger.service import LedgerService, definition
 from shared.aggregate import DomainError
 from shared.broker import EVENTS_EXCHANGE, declare_events_exchange
-from shared.checkpoints import Checkpoints
+from shared.checkpoints import PROJECTIONS, Checkpoints
 from shared.config import load_config
 from shared.envelope import Envelope, new_id, utc_now
 from shared.eventstore import connect
@@ -56,7 +56,7 @@ class Handle:
 
     def caught_up(self) -> bool:
         head = self.kernel.store.head()
-        checkpoints = Checkpoints(self.kernel.database)
+        checkpoints = Checkpoints(self.kernel.database, group=PROJECTIONS)
         return all(checkpoints.load(self.kernel.projections.checkpoint_name(p)) >= head
                    for p in self.kernel.definition.projections)
 

@@ -8,7 +8,7 @@ from pymongo import MongoClient, monitoring
 
 from shared import cli
 from shared.application import Application
-from shared.checkpoints import Checkpoints
+from shared.checkpoints import PROJECTIONS, Checkpoints
 from shared.eventstore import EventStore
 from shared.projection import ProjectionRunner, View, generation, read_model, store_changes
 from tests.conftest import MONGODB_URI, run_in_background, wait_for
@@ -50,7 +50,7 @@ def test_a_rebuilt_projection_equals_the_live_one(database, bank_registry, amqp_
     try:
         busy_history(application)  # applied live, in small batches, while commands run
         head = store.head()
-        checkpoints = Checkpoints(database)
+        checkpoints = Checkpoints(database, group=PROJECTIONS)
         wait_for(lambda: all(checkpoints.load(runner.checkpoint_name(p)) == head for p in definition.projections),
                  what="live projections to catch up")
         live = read_models(database)
@@ -80,7 +80,7 @@ def test_reapplying_a_batch_after_a_crash_changes_nothing(database, bank_registr
     while runner.catch_up_once():
         pass
     before = read_models(database)
-    checkpoints = Checkpoints(database)
+    checkpoints = Checkpoints(database, group=PROJECTIONS)
     for projection in definition.projections:  # as if the process died before saving checkpoints
         checkpoints.save(runner.checkpoint_name(projection), 0)
     runner = ProjectionRunner(store, definition.projections, amqp_uri, service_name, batch_size=10_000)
