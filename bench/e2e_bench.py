@@ -500,8 +500,7 @@ class LagProbe:
                     heads[index] = commit["end"]
                 now = time.monotonic()  # when this head was seen
                 pending.append((now, index, heads[index]))
-                checkpoints = Checkpoints(database, group=PROJECTIONS)
-                reached = min(checkpoints.load(name) for name in projections)
+                reached = min(Checkpoints(database, group=PROJECTIONS).positions(projections).values())
                 for noted in [p for p in pending if p[1] == index and p[2] <= reached]:
                     self._saw(index, time.monotonic() - noted[0])
                     pending.remove(noted)

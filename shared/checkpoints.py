@@ -34,10 +34,15 @@ class Checkpoints:
 
     def load(self, name: str) -> int:
         """The stored position, or one this process reached and has not stored yet if higher."""
-        document = self.collection.find_one({"_id": name})
-        grouped = self.collection.find_one({"_id": self.group}) if self.group else None
-        return max(document["position"] if document else 0, (grouped or {}).get(name, 0),
-                   self._unsaved.get(name, 0))
+        return self.positions([name])[name]
+
+    def positions(self, names: list[str]) -> dict[str, int]:
+        """`load` of several names in one request (the collection holds a few documents)."""
+        wanted = [*names, self.group] if self.group else names
+        found = {document["_id"]: document for document in self.collection.find({"_id": {"$in": wanted}})}
+        grouped = found.get(self.group, {}) if self.group else {}
+        return {name: max(found.get(name, {}).get("position", 0), grouped.get(name, 0),
+                          self._unsaved.get(name, 0)) for name in names}
 
     def save(self, name: str, position: int) -> None:
         self._save({name: position})
