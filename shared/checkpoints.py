@@ -33,16 +33,22 @@ class Checkpoints:
         self._saved_at: dict[str, float] = {}
 
     def load(self, name: str) -> int:
-        """The stored position, or one this process reached and has not stored yet if higher."""
-        return self.positions([name])[name]
+        """The stored position, or one this process reached and has not stored yet if higher.
+        Read by `_id` lookups, which cost the same however many names the collection holds (the
+        partner feed keeps one per partner); FerretDB v1 scans the collection for `$in`."""
+        own = self.collection.find_one({"_id": name}) or {}
+        grouped = (self.collection.find_one({"_id": self.group}) or {}) if self.group else {}
+        return self._highest(name, own, grouped)
 
     def positions(self, names: list[str]) -> dict[str, int]:
-        """`load` of several names in one request (the collection holds a few documents)."""
+        """`load` of several names in one request, for a group's few names (the lag probe)."""
         wanted = [*names, self.group] if self.group else names
         found = {document["_id"]: document for document in self.collection.find({"_id": {"$in": wanted}})}
         grouped = found.get(self.group, {}) if self.group else {}
-        return {name: max(found.get(name, {}).get("position", 0), grouped.get(name, 0),
-                          self._unsaved.get(name, 0)) for name in names}
+        return {name: self._highest(name, found.get(name, {}), grouped) for name in names}
+
+    def _highest(self, name: str, own: dict, grouped: dict) -> int:
+        return max(own.get("position", 0), grouped.get(name, 0), self._unsaved.get(name, 0))
 
     def save(self, name: str, position: int) -> None:
         self._save({name: position})

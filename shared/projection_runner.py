@@ -192,7 +192,7 @@ class ProjectionRunner:
         was handed: a change is a new dict), or forgetting everything when not all of it was."""
         written = False
         try:
-            written = store_changes(self.database, gen, view, self._fence_once if self.fence else None)
+            written = store_changes(self.database, gen, view, self._fence_once)
         finally:
             if not written or len(self._documents) > KEEP_DOCUMENTS:
                 self._documents.clear()
