@@ -1,4 +1,5 @@
-"""deploy/localinfra.py's store command lines: FerretDB on SQLite or on a PostgreSQL of its own."""
+"""deploy/localinfra.py's store command lines: FerretDB on SQLite or on a PostgreSQL of its own
+(deploy/infra/ferretdb.py and postgres.py, which localinfra.py re-exports)."""
 from __future__ import annotations
 
 import importlib.util
