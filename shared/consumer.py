@@ -21,6 +21,14 @@ Processed marks carry the time they were made and are pruned after `mark_retenti
 (default 7 days): a redelivery later than that still stores nothing, because the handler's
 effects go through command ids derived from the event (the mark only saves the work).
 
+Barriers: a message with the `x-kopnet-barrier` header (`barrier_message`) is no event; the
+subscriber hands its token to `barrier_listeners` and acks it. A subscriber handles its messages
+one after another, in queue order; on a `single_active` queue only one subscriber of all the
+service's replicas consumes at a time, so a barrier passed says that every message that reached
+the queue before it has been handled: applied, or sent to its retry queue (services/feed/
+watermark.py waits on one). On a queue shared by competing consumers it says that only of the
+messages the passing subscriber took.
+
 The loop never dies of an exception: whatever escapes a delivery (a PublishFailed of the
 retry, a bug) leaves the message unacknowledged, and the loop reconnects after a backoff.
 """
@@ -51,6 +59,7 @@ from .topology import QueueSpec
 log = logging.getLogger(__name__)
 ATTEMPTS_HEADER = "x-kopnet-attempts"
 OUTAGES_HEADER = "x-kopnet-outages"
+BARRIER_HEADER = "x-kopnet-barrier"
 #: Failures that are the infrastructure's, not the message's: retried without using attempts.
 OUTAGES = (StoreUnavailable, PyMongoError, BrokerUnavailable)
 
@@ -71,9 +80,13 @@ class Subscription:
     remember: bool = True
     #: Seconds a processed mark is kept (pruned after; see the module docstring).
     mark_retention: float = 7 * 24 * 3600.0
+    #: One consumer at a time across the service's replicas (topology.py), so that the queue's
+    #: messages are handled in queue order and a barrier means the same in every replica.
+    single_active: bool = False
 
     def spec(self, service: str) -> QueueSpec:
-        return QueueSpec(f"{service}.{self.name}", tuple(self.bindings), tuple(self.backoff_seconds))
+        return QueueSpec(f"{service}.{self.name}", tuple(self.bindings), tuple(self.backoff_seconds),
+                         self.single_active)
 
 
 class Subscriber:
@@ -94,6 +107,8 @@ class Subscriber:
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._parked = self.metrics.messages_parked.labels(service, subscription.name)
+        #: Called with each barrier's token as the subscriber passes it (see the module docstring).
+        self.barrier_listeners: list[Callable[[str], None]] = []
         self._seconds = self.metrics.handler_seconds.labels(service, subscription.name)
 
     def stop(self) -> None:
@@ -163,8 +178,13 @@ class Subscriber:
 
     # -- one delivery ----------------------------------------------------------------------------
     def deliver(self, message: amqp.Message, publisher: ConfirmedPublisher) -> str:
-        """Handles one message; returns the outcome (applied, duplicate, retried, parked)."""
+        """Handles one message; returns the outcome (applied, duplicate, retried, parked, barrier)."""
         name = self.subscription.name
+        barrier = (message.headers or {}).get(BARRIER_HEADER)
+        if barrier is not None:  # no event: every message queued before it has been handled
+            for listener in self.barrier_listeners:
+                listener(str(barrier))
+            return "barrier"
         try:
             event = Envelope.from_json(message.body)
             if self.registry:
@@ -235,6 +255,13 @@ class Subscriber:
         if message.properties.get("message_id"):
             properties["message_id"] = message.properties["message_id"]
         return amqp.Message(message.body, **properties)
+
+
+def barrier_message(token: str) -> amqp.Message:
+    """A barrier for a subscriber's queue (see the module docstring), persistent like the events
+    it follows: sent to the queue itself through the default exchange."""
+    return amqp.Message(b"", content_type="application/octet-stream", delivery_mode=2,
+                        application_headers={BARRIER_HEADER: token})
 
 
 def parked_messages(amqp_uri: str, queue: str) -> list[dict]:

@@ -10,7 +10,11 @@ so the list cannot silently fall behind the code.
 Per subscription `<queue>`: the queue and its bindings to `kopnet.events`; one retry queue per
 delay, `<queue>.retry.<ms>` with that TTL, dead-lettering back to `<queue>` (a queue-level TTL:
 a message expires at the head of its queue, so a 1 s retry never waits behind a 60 s one);
-and `<queue>.parked` for what an operator must look at.
+and `<queue>.parked` for what an operator must look at. A queue declared `single_active` lets
+one consumer at a time take its messages (RabbitMQ's single active consumer; the others stand
+by): its messages are handled one after another in queue order across all replicas, which a
+barrier (consumer.py) relies on. RabbitMQ refuses to change that on an existing queue, so a
+subscription that turns it on takes a new queue name.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ class QueueSpec:
     queue: str
     bindings: tuple[str, ...]
     delays: tuple[float, ...] = (1.0, 5.0, 15.0, 60.0)
+    single_active: bool = False
 
     def retry_queue(self, delay: float) -> str:
         return f"{self.queue}.retry.{int(delay * 1000)}"
@@ -39,7 +44,8 @@ class QueueSpec:
         return f"{self.queue}.parked"
 
     def declare(self, channel) -> None:
-        channel.queue_declare(self.queue, durable=True, auto_delete=False)
+        arguments = {"x-single-active-consumer": True} if self.single_active else None
+        channel.queue_declare(self.queue, durable=True, auto_delete=False, arguments=arguments)
         for binding in self.bindings:
             channel.queue_bind(self.queue, EVENTS_EXCHANGE, binding)
         for delay in sorted(set(self.delays)):
@@ -70,7 +76,8 @@ def declared(path: str | Path | None = None) -> list[QueueSpec]:
         return []
     entries = (yaml.safe_load(source.read_text()) or {}).get("subscriptions") or []
     return [QueueSpec(e["queue"], tuple(e["bindings"]),
-                      tuple(float(d) for d in e.get("delays", QueueSpec.delays))) for e in entries]
+                      tuple(float(d) for d in e.get("delays", QueueSpec.delays)),
+                      bool(e.get("single_active", False))) for e in entries]
 
 
 def declare_all(channel, specs: list[QueueSpec]) -> None:
@@ -85,8 +92,8 @@ def mismatches(own: list[QueueSpec], listed: list[QueueSpec]) -> list[str]:
     problems = []
     for spec in own:
         other = by_queue.get(spec.queue)
-        same = other is not None and (set(other.bindings), set(other.delays)) == (
-            set(spec.bindings), set(spec.delays))
+        same = other is not None and (set(other.bindings), set(other.delays), other.single_active) == (
+            set(spec.bindings), set(spec.delays), spec.single_active)
         if not same:
             problems.append(f"{spec.queue}: declared {other}, the service has {spec}")
     return problems

@@ -27,6 +27,7 @@ from .watermark import EntitlementWatermark
 
 ENTITLEMENT_EVENTS = ["financing.PartnerRegistered", "financing.ContractApplied",
                       "networking.PartnershipActivated", "networking.PartnershipEnded"]
+ENTITLEMENT_FACTS = "entitlement-facts"  # the subscription (queue feed.entitlement-facts) of those
 
 
 class Feed:
@@ -42,12 +43,8 @@ class Feed:
         self.settle = settle
         self.sleep = sleep
 
-    # -- entitlement facts (subscription "entitlements") ----------------------------------------------
+    # -- entitlement facts (subscription "entitlement-facts") ------------------------------------------
     def on_entitlement_event(self, event: Envelope, context: CommandContext) -> None:
-        with self.watermark.handling():
-            self._record(event, context)
-
-    def _record(self, event: Envelope, context: CommandContext) -> None:
         payload, execute = event.payload, self.application.execute
         if event.event_type == "financing.PartnerRegistered":
             execute(FeedPartner, payload["partner_id"],

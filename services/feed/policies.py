@@ -1,8 +1,10 @@
 """The feed's two subscriptions to kopnet.events, on queues of their own so that the one never
 waits behind the other:
 
-* `entitlements`: the facts (PartnerRegistered, ContractApplied, PartnershipActivated/Ended),
-  recorded as they come;
+* `entitlement-facts`: the facts (PartnerRegistered, ContractApplied, PartnershipActivated/Ended),
+  recorded as they come, by one replica at a time in queue order (`single_active`: the watermark's
+  barriers rely on it; an earlier version's queue `feed.entitlements` was shared by competing
+  consumers, and RabbitMQ cannot turn that into a single active consumer in place);
 * `events`: every event (`#`), held until it is `settle` seconds old (application.Feed._settle),
   then fed to each entitled partner.
 
@@ -14,15 +16,15 @@ from __future__ import annotations
 from shared.consumer import Subscription
 from shared.kernel import Kernel
 
-from .application import ENTITLEMENT_EVENTS
+from .application import ENTITLEMENT_EVENTS, ENTITLEMENT_FACTS
 from .runtime import feed_of
 
 
 def entitlement_policy(kernel: Kernel) -> Subscription:
     # resolved per event: the service configures the feed's parts after the kernel is built
-    return Subscription("entitlements", ENTITLEMENT_EVENTS,
+    return Subscription(ENTITLEMENT_FACTS, ENTITLEMENT_EVENTS,
                         lambda event, context: feed_of(kernel).feed.on_entitlement_event(event, context),
-                        remember=False)
+                        remember=False, single_active=True)
 
 
 def feeding_policy(kernel: Kernel) -> Subscription:

@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.kernel import Kernel
 
-from .application import Feed
+from .application import ENTITLEMENT_FACTS, Feed
 from .broker_admin import BrokerAdmin
 from .feedstore import FeedStore
 from .monitor import FeedMetrics, QueueMonitor
@@ -53,9 +53,9 @@ def configure(kernel: Kernel, settings: FeedSettings) -> FeedParts:
         store = FeedStore(kernel.database)
         admin = BrokerAdmin(uri, settings.management_url, settings.public_amqp_uri)
         relay = PartnerFeedRelay(store, kernel.database, uri, metrics)
-        [facts] = [s for s in kernel.subscribers if s.subscription.name == "entitlements"]
-        facts.prefetch = 1  # one fact in hand at a time: what the watermark relies on
-        watermark = EntitlementWatermark(uri, facts.queue)
+        [facts] = [s for s in kernel.subscribers if s.subscription.name == ENTITLEMENT_FACTS]
+        watermark = EntitlementWatermark(uri, facts.queue, kernel.database)
+        facts.barrier_listeners.append(watermark.passed)
         feed = Feed(kernel.application, store, admin, uri, watermark, metrics, settings.settle_seconds)
         _parts[kernel] = FeedParts(feed, store, relay, QueueMonitor(admin, metrics, settings.monitor_seconds),
                                    metrics)
