@@ -182,8 +182,12 @@ class Subscriber:
         name = self.subscription.name
         barrier = (message.headers or {}).get(BARRIER_HEADER)
         if barrier is not None:  # no event: every message queued before it has been handled
-            for listener in self.barrier_listeners:
-                listener(str(barrier))
+            try:
+                for listener in self.barrier_listeners:
+                    listener(str(barrier))
+            except OUTAGES as error:  # passed again later, behind what is queued by then
+                log.warning("barrier on %s: outage (%s); retried later", self.queue, error)
+                return self._retry(message, publisher, outage=True)
             return "barrier"
         try:
             event = Envelope.from_json(message.body)

@@ -120,3 +120,33 @@ def test_a_poisoned_message_is_parked_and_the_queue_goes_on(database, amqp_uri, 
     finally:
         subscriber.stop()
         worker.wait()
+
+
+def test_a_barrier_is_handed_to_the_listeners_and_retried_after_an_outage(database, amqp_uri, service_name):
+    from pymongo.errors import AutoReconnect
+
+    from shared.consumer import barrier_message
+
+    heard: list[str] = []
+
+    def listener(token: str) -> None:
+        heard.append(token)
+        if len(heard) == 1:
+            raise AutoReconnect("the store restarts")
+
+    handled: list[str] = []
+    subscriber = Subscriber(service_name, Subscription(
+        "facts", ["bank.Deposited"], lambda event, context: handled.append(event.event_id),
+        backoff_seconds=[0.2]), database, amqp_uri)
+    subscriber.barrier_listeners.append(listener)
+    worker = start(subscriber)
+    try:
+        with kombu.Connection(amqp_uri) as connection:
+            connection.default_channel.basic_publish(barrier_message("b1"), exchange="",
+                                                     routing_key=subscriber.queue)
+        wait_for(lambda: heard == ["b1", "b1"], what="the barrier heard again after the outage")
+        assert handled == [] and outcomes(subscriber, "retried") == 1
+        assert subscriber.metrics.loop_failures.labels(service_name, "subscriber:facts")._value.get() == 0
+    finally:
+        subscriber.stop()
+        worker.wait()
