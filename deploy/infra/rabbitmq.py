@@ -28,6 +28,7 @@ from infra.processes import (
     wait_gone,
 )
 from infra.settings import HOST, STOP_TIMEOUT
+from infra.tools import apt_install
 from infra.wire import amqp_answers, mgmt_answers, port_open
 
 NODENAME = "kopnet@localhost"
@@ -48,18 +49,7 @@ def rabbit_paths(data: Path) -> dict[str, Path]:
 def ensure_rabbit_installed() -> None:
     if (RABBIT_BIN / "rabbitmq-server").exists():
         return
-    if os.geteuid() != 0:
-        raise InfraError("RabbitMQ is not installed and this is not root: run "
-                         "`sudo apt-get install -y rabbitmq-server`, or set AMQP_URI")
-    say("rabbitmq-server not installed; installing it with apt-get")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for argv in (["apt-get", "update"],
-                 ["apt-get", "install", "-y", "--no-install-recommends", "rabbitmq-server"]):
-        say("$ " + " ".join(argv))
-        r = subprocess.run(argv, check=False, env=env)
-        if r.returncode:
-            raise InfraError(f"`{' '.join(argv)}` failed (exit {r.returncode}); fix apt "
-                             "or install rabbitmq-server by hand, or set AMQP_URI")
+    apt_install("rabbitmq-server", otherwise=", or set AMQP_URI")
     # Debian's postinst may start a system node (no-op without systemd); ours is separate.
     if not (RABBIT_BIN / "rabbitmq-server").exists():
         raise InfraError(f"installed rabbitmq-server but {RABBIT_BIN}/rabbitmq-server is missing")

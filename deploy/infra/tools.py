@@ -22,10 +22,12 @@ PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 PROMETHEUS_TIMEOUT = 30.0
 
 
-def apt_install(package: str) -> None:
+def apt_install(package: str, otherwise: str = "") -> None:
+    """`apt-get install` of a Debian package (as root); `otherwise` names the way around it (", or
+    set AMQP_URI") in what the error says."""
     if os.geteuid() != 0:
         raise InfraError(f"{package} is not installed and this is not root: run "
-                         f"`sudo apt-get install -y --no-install-recommends {package}`")
+                         f"`sudo apt-get install -y --no-install-recommends {package}`{otherwise}")
     say(f"{package} not installed; installing it with apt-get")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for argv in (["apt-get", "update"],
@@ -34,7 +36,7 @@ def apt_install(package: str) -> None:
         r = subprocess.run(argv, check=False, env=env)
         if r.returncode:
             raise InfraError(f"`{' '.join(argv)}` failed (exit {r.returncode}); fix apt or "
-                             f"install {package} by hand")
+                             f"install {package} by hand{otherwise}")
 
 
 def ensure_prometheus_installed() -> None:
