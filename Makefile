@@ -62,7 +62,7 @@ bench: venv $(VENV)/.bench-stamp
 bench-store: venv
 	$(VENV)/bin/python -m bench.store_bench
 
-# locust (the `bench` extra) for the sustained-load figure of bench/e2e_bench.py
+# locust (the `bench` extra) for the sustained-load figure of bench/sustained_bench.py
 $(VENV)/.bench-stamp: pyproject.toml
 	$(VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev,bench]'
 	@touch $@

@@ -1,5 +1,6 @@
 """`make bench`: kernel throughput as ratios against raw baselines measured in the same run, then
-the end-to-end figures of bench/e2e_bench.py (real service processes; docs/performance.md).
+the end-to-end figures of bench/e2e_bench.py and bench/sustained_bench.py (real service processes;
+docs/performance.md).
 
 Each figure runs its raw baseline on the same servers right before it, with the same
 document or message sizes, so the ratio does not depend on how fast this machine is.
@@ -23,7 +24,14 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench import catalog_bench, e2e_bench, financing_bench, kernel_bench, peer_bench  # noqa: E402
+from bench import (  # noqa: E402
+    catalog_bench,
+    e2e_bench,
+    financing_bench,
+    kernel_bench,
+    peer_bench,
+    sustained_bench,
+)
 from shared.config import DEFAULTS  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -64,7 +72,7 @@ def main() -> int:
     load_before = os.getloadavg()
     probe_before = cpu_probe_ms()
     for name, measure in [*peer_bench.FIGURES, *kernel_bench.FIGURES, *catalog_bench.FIGURES,
-                          *e2e_bench.FIGURES, *financing_bench.FIGURES]:
+                          *e2e_bench.FIGURES, *sustained_bench.FIGURES, *financing_bench.FIGURES]:
         if only and name not in only:
             continue
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)

@@ -21,15 +21,8 @@ from shared.envelope import derived_id
 from shared.eventstore import EventStore
 from shared.projection import read_model
 
-from .e2e_bench import (
-    CpuMeter,
-    Network,
-    ReadModelWatch,
-    _today,
-    disbursed_murabahah,
-    latency_figures,
-    measure,
-)
+from .meters import CpuMeter, ReadModelWatch, latency_figures, measure
+from .network import Network, _today, disbursed_murabahah
 
 SERVICES = ("membership", "ledger", "financing", "gateway")
 RATE, SECONDS = 20.0, 30

@@ -6,7 +6,7 @@ admissions (membership), murabahah instalments on disbursed contracts (financing
 placed with another cooperative and confirmed by its board (networking), each POST with its own
 Idempotency-Key, at `KOPNET_BENCH_USER_RATE` commands per second. Anything but a 2xx is a
 failure. Targets (tokens, members with open savings, contracts, products, today's date) come
-from the JSON file named by KOPNET_BENCH_TARGETS, written by bench/e2e_bench.py.
+from the JSON file named by KOPNET_BENCH_TARGETS, written by bench/sustained_bench.py.
 """
 from __future__ import annotations
 

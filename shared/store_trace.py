@@ -1,5 +1,5 @@
 """Counts of the store operations a process sends, by database, command and collection, for
-finding where the store's work goes (`KOPNET_STORE_TRACE=<dir>`; bench/e2e_bench.py sets it).
+finding where the store's work goes (`KOPNET_STORE_TRACE=<dir>`; bench/network.py sets it).
 
 A pymongo command listener counts each operation and its time; the counts are written to
 `<dir>/<pid>.json` every `every` seconds and when the process ends. It is off unless the

@@ -1,0 +1,177 @@
+"""sustained_commands_per_s: the highest offered rate of mixed commands of all four services
+(deposits, withdrawals, applications, admissions, instalment payments, orders placed and confirmed)
+that holds with no error and every service's read models less than 1 s behind its store, found
+with locust (headless, bench/locustfile.py): short steps up, then 60 s at the best;
+cpu_ms_per_mixed_command_<process>: the CPU per command of that held step.
+
+The services run as their own processes (bench/network.py).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import eventlet
+
+from shared.checkpoints import PROJECTIONS, Checkpoints
+from shared.projection import generation
+from shared.store_scan import last_commit_end
+from shared.stream_index import position_key as _key
+
+from .meters import CpuMeter
+from .network import LOG, REPO, Network, _today, disbursed_murabahah
+
+STEP_SECONDS, HOLD_SECONDS = 10, 60
+SUSTAINED_AIM = ">= 100"  # issue 16: mixed commands held for HOLD_SECONDS, 0 failures, lag <= 1 s
+USER_RATE = 2.0  # commands/s per locust user (one board working for one member)
+ALL_SERVICES = ("membership", "ledger", "financing", "networking", "gateway")
+MURABAHAH = {"cost": 100_000_000, "margin": 20_000_000, "tenor_months": 120, "late_fee": 10_000}
+INSTALMENT = 50_000  # MURABAHAH's 120,000,000 holds 2,400 of them: no contract is paid off in a run
+PRODUCT = {"name": "Beras Pandan Wangi", "category": "agriculture", "unit": "kg", "price": 14_000,
+           "stock": 10_000_000}
+
+
+def sustained(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
+    with Network(services=ALL_SERVICES) as network, tempfile.TemporaryDirectory() as scratch:
+        targets = Path(scratch) / "targets.json"
+        targets.write_text(json.dumps({"today": _today(), "instalment": INSTALMENT, "cooperatives": [
+            _trading_cooperative(network, contracts=5) for _ in range(3)]}))
+        steps: list[dict[str, Any]] = []
+        rate, best = 6.0, None
+        while rate <= 200:  # short steps up until one does not hold
+            step = _locust(network, targets, rate, STEP_SECONDS)
+            steps.append(step)
+            if not _holds(step):
+                break
+            best, rate = rate, round(rate * 1.5)
+        held, cpu = None, CpuMeter.of(network, mongodb_uri)
+        candidate = round(0.9 * (best or 4.0), 1)
+        for _ in range(2):  # then 60 s a little below the best step (lower again if that does not hold)
+            with cpu.measuring():
+                step = _locust(network, targets, candidate, HOLD_SECONDS)
+            steps.append(step)
+            if _holds(step):
+                held = step
+                break
+            candidate = round(candidate * 0.7, 1)
+    tried = "; ".join(f"{s['offered']:.0f}/s x {s['seconds']}s: {s['rps']:.1f} rps, {s['failures']} failed, "
+                      f"p99 {s['p99_ms']:.0f} ms, lag {s['lag_s']} s ({_lags(s)})" for s in steps)
+    if held is None:
+        return {"sustained_commands_per_s": {"value": 0.0, "aim": SUSTAINED_AIM,
+                                             "detail": f"nothing held for 60 s; {tried}"}}
+    mixed = cpu.figures(held["requests"], "the held step's mixed commands", "cpu_ms_per_mixed_command")
+    return {"sustained_commands_per_s": {
+        "value": held["rps"], "aim": SUSTAINED_AIM,
+        "detail": f"locust: {held['requests']} commands in {HOLD_SECONDS}s offered at "
+                  f"{held['offered']:.0f}/s ({held['users']} users), {held['failures']} failures, response "
+                  f"p50 {held['p50_ms']:.0f} / p95 {held['p95_ms']:.0f} / p99 {held['p99_ms']:.0f} ms, "
+                  f"read-model lag <= {held['lag_s']} s. Steps: {tried}"}, **mixed}
+
+
+def _trading_cooperative(network: Network, contracts: int) -> dict[str, Any]:
+    """A cooperative with 10 members whose savings are open, `contracts` disbursed murabahah
+    contracts and a product listed in the catalog (for the sustained mix of all four services)."""
+    coop, token, members = network.cooperative(10)
+    ids = [disbursed_murabahah(network, coop, token, member, MURABAHAH) for member in members[:contracts]]
+    product = network._ok("POST", f"/cooperatives/{coop}/products", token, PRODUCT)["id"]
+    return {"id": coop, "token": token, "members": members, "contracts": ids, "product": product}
+
+
+def _holds(step: dict[str, Any]) -> bool:
+    return step["failures"] == 0 and step["rps"] >= 0.9 * step["offered"] and step["lag_s"] < 1.0
+
+
+def _lags(step: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {lag}" for name, lag in step["lag_by_service"].items())
+
+
+def _locust(network: Network, targets: Path, rate: float, seconds: int) -> dict[str, Any]:
+    users = max(4, math.ceil(rate / USER_RATE))
+    with tempfile.TemporaryDirectory() as scratch:
+        prefix = Path(scratch) / "locust"
+        argv = [str(Path(sys.executable).with_name("locust")), "-f", str(REPO / "bench" / "locustfile.py"),
+                "--headless", "--only-summary", "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
+                "--host", network.host, "--csv", str(prefix), "--stop-timeout", "10"]
+        env = {**os.environ, "KOPNET_BENCH_TARGETS": str(targets),
+               "KOPNET_BENCH_USER_RATE": str(rate / users)}
+        probe = LagProbe(network)
+        watcher = eventlet.spawn(probe.run)
+        with open(LOG, "ab") as log:
+            process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+            while process.poll() is None:
+                eventlet.sleep(0.2)
+        probe.stop()
+        watcher.wait()
+        with open(f"{prefix}_stats.csv") as file:
+            total = next(row for row in csv.DictReader(file) if row["Name"] == "Aggregated")
+    return {"offered": rate, "users": users, "requests": int(total["Request Count"]),
+            "failures": int(total["Failure Count"]), "rps": float(total["Requests/s"]),
+            "p50_ms": float(total["50%"]), "p95_ms": float(total["95%"]), "p99_ms": float(total["99%"]),
+            "lag_s": round(probe.worst, 2), "seconds": seconds,
+            "lag_by_service": {name: round(lag, 2) for name, lag in probe.worst_of.items()}}
+
+
+class LagProbe:
+    """How far each service's read models are behind its store, in seconds: every 0.25 s the store's
+    head is noted, and the lag of that note is the time until every projection has reached it."""
+
+    def __init__(self, network: Network):
+        from services.financing.service import definition as financing
+        from services.ledger.service import definition as ledger
+        from services.membership.service import definition as membership
+        from services.networking.service import definition as networking
+
+        services = [s for s in (membership, ledger, financing, networking) if s.name in network.services]
+        self.stores = []
+        self.names = [service.name for service in services]
+        for service in services:
+            database = network.stack.database(service.name)  # generations do not change in a bench
+            self.stores.append((database, [f"projection:{p.name}:g{generation(database, p.name)}"
+                                           for p in service.projections]))
+        self.worst = 0.0
+        self.worst_of = dict.fromkeys(self.names, 0.0)  # which service's read models lagged
+        self._stop = False
+
+    def _saw(self, index: int, lag: float) -> None:
+        self.worst = max(self.worst, lag)
+        self.worst_of[self.names[index]] = max(self.worst_of[self.names[index]], lag)
+
+    def run(self) -> None:
+        pending: list[tuple[float, int, int]] = []  # (noted at, store, head)
+        # Where each store stands before the step. (Walking there from 0 inside the loop, as this
+        # probe once did, made its first round take seconds on a grown store, and every head
+        # noted before that walk counted the walk as lag: the "unexplained" 1.5-3 s of session 5.)
+        # Read, not through an EventStore: opening one ensures indexes on the service's database.
+        heads = [last_commit_end(database["commits"]) for database, _projections in self.stores]
+        while not self._stop:
+            for index, (database, projections) in enumerate(self.stores):
+                # the head, walked commit by commit by _id from the last one seen (a sorted read
+                # scans the whole store on FerretDB v1, and would load what it measures)
+                while (commit := database["commits"].find_one({"_id": _key(heads[index] + 1)}, {"end": 1})):
+                    heads[index] = commit["end"]
+                now = time.monotonic()  # when this head was seen
+                pending.append((now, index, heads[index]))
+                reached = min(Checkpoints(database, group=PROJECTIONS).positions(projections).values())
+                for noted in [p for p in pending if p[1] == index and p[2] <= reached]:
+                    self._saw(index, time.monotonic() - noted[0])
+                    pending.remove(noted)
+            for noted in pending:
+                self._saw(noted[1], time.monotonic() - noted[0])
+            eventlet.sleep(0.25)
+
+    def stop(self) -> None:
+        self._stop = True
+
+
+FIGURES: list[tuple[str, Callable[[str, str, str], dict]]] = [
+    ("sustained_commands_per_s", sustained),
+]
