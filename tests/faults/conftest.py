@@ -106,7 +106,7 @@ def stack(tmp_path_factory) -> Iterator[FaultStack]:
     stack = FaultStack(tmp_path_factory.mktemp("faults") / "relay-paused")
     try:
         stack.start(*service_names())
-        # /ready can answer a moment before a service's RPC queue exists: wait for a real answer
+        # each process is ready (its queues consumed); this waits for the whole path to answer once
         admin = stack.token("network_admin")
         wait_for(lambda: stack.call("GET", "/cooperatives", admin).status_code == 200,
                  what="the gateway answering through membership")

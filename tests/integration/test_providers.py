@@ -90,6 +90,50 @@ def test_health_and_readiness(bank_container):
         assert response.status == 200 and b'"ready": true' in response.read()
 
 
+def _readiness(port: int) -> tuple[int, dict] | None:
+    """(status, body) of /ready, or None while nothing listens on the port."""
+    import json
+    import urllib.error
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    except OSError:
+        return None
+
+
+def test_not_ready_until_the_rpc_queue_is_consumed(database_name, amqp_uri, mongodb_uri, monkeypatch):
+    """nameko starts a container's extensions side by side: the ops server listens while the RPC
+    queue's consumer is still starting (held here), and /ready must say so until it consumes."""
+    import eventlet
+    from nameko.messaging import QueueConsumer
+
+    hold, consume_ready = eventlet.event.Event(), QueueConsumer.on_consume_ready
+
+    def held(self, *args, **kwargs):
+        hold.wait()
+        return consume_ready(self, *args, **kwargs)
+
+    monkeypatch.setattr(QueueConsumer, "on_consume_ready", held)
+    port = free_port()
+    monkeypatch.setenv("KOPNET_BANK_DATABASE", database_name)
+    monkeypatch.setenv("KOPNET_BANK_METRICS_PORT", str(port))
+    container = ServiceContainer(BankService, load_config("tests/support/bankservice/config.yml"))
+    starting = eventlet.spawn(container.start)
+    try:
+        status, body = wait_for(lambda: _readiness(port), what="the ops server answering")
+        assert status == 503 and body["problems"] == ["starting: QueueConsumer is not consuming yet"]
+        hold.send()
+        starting.wait()
+        assert _readiness(port) == (200, {"ready": True, "problems": []})
+    finally:
+        if not hold.ready():
+            hold.send()
+        container.stop()
+
+
 def test_a_request_past_its_callers_deadline_is_refused_and_changes_nothing(bank_container):
     import time
 
