@@ -33,7 +33,9 @@ from .network import LOG, REPO, Network, _today, disbursed_murabahah
 STEP_SECONDS, HOLD_SECONDS = 10, 60
 SUSTAINED_AIM = ">= 100"  # issue 16: mixed commands held for HOLD_SECONDS, 0 failures, lag <= 1 s
 USER_RATE = 2.0  # commands/s per locust user (one board working for one member)
-ALL_SERVICES = ("membership", "ledger", "financing", "networking", "gateway")
+# The feed too: in production it takes every event of the mix (its settle delay, the watermark's
+# barriers, the entitlement lookups), so its CPU per command is a figure like the others'.
+ALL_SERVICES = ("membership", "ledger", "financing", "networking", "feed", "gateway")
 MURABAHAH = {"cost": 100_000_000, "margin": 20_000_000, "tenor_months": 120, "late_fee": 10_000}
 INSTALMENT = 50_000  # MURABAHAH's 120,000,000 holds 2,400 of them: no contract is paid off in a run
 PRODUCT = {"name": "Beras Pandan Wangi", "category": "agriculture", "unit": "kg", "price": 14_000,
