@@ -1,13 +1,14 @@
 """What the end-to-end figures measure with: an open loop that offers commands at a fixed rate
 (measure, offer), the p50 and p99 of what it recorded (latency_figures), one watcher of a read
-model for every awaited entry (ReadModelWatch), and the CPU and store operations each process
-spends meanwhile (CpuMeter).
+model for every awaited entry (ReadModelWatch), and the CPU, the time waiting for a CPU and the
+store operations each process spends meanwhile (CpuMeter).
 """
 from __future__ import annotations
 
 import gc
 import math
 import os
+import resource
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -129,7 +130,12 @@ class ReadModelWatch:
 
 
 class CpuMeter:
-    """CPU seconds (utime + stime of /proc/<pid>/stat) that each named process spends meanwhile."""
+    """CPU seconds (utime + stime of /proc/<pid>/stat) that each named process spends meanwhile,
+    the seconds it was runnable but waited for a core and how often it was woken (the scheduler's
+    own counts, /proc/<pid>/task/*/schedstat: on a busy machine a command's latency is mostly
+    these waits, one per process it passes through), and the CPU of the client processes the
+    bench started and reaped meanwhile (the locust load generator; its own process, not the
+    bench's)."""
 
     TICK = 1 / os.sysconf("SC_CLK_TCK")
 
@@ -137,6 +143,7 @@ class CpuMeter:
         self.processes = processes
         self.store_trace = store_trace
         self.used: dict[str, float] = {}
+        self.waits: dict[str, tuple[float, int]] = {}  # process -> (seconds waiting for a core, wakeups)
         self.store_operations: dict[str, int] = {}
         self.wall = 0.0
         self.machine_busy = 0.0  # the share of all cores busy while measuring, whatever ran
@@ -164,6 +171,26 @@ class CpuMeter:
             seconds[name] = (int(fields[11]) + int(fields[12])) * self.TICK  # utime, stime (fields 14, 15)
         return seconds
 
+    def _schedstats(self) -> dict[str, tuple[float, int]]:
+        """(seconds runnable but waiting for a core, times scheduled in) of each process so far,
+        summed over its threads (FerretDB's and RabbitMQ's are many; a service's is one)."""
+        stats = {}
+        for name, pid in self.processes.items():
+            waited, slices = 0, 0
+            try:
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    _running, waiting, scheduled = (task / "schedstat").read_text().split()
+                    waited, slices = waited + int(waiting), slices + int(scheduled)
+            except (OSError, ValueError):  # gone, or a kernel without schedstat: no figure
+                continue
+            stats[name] = (waited / 1e9, slices)
+        return stats
+
+    @staticmethod
+    def _children_seconds() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
     def _operations(self) -> dict[str, int]:
         """Store operations each service process has sent so far (its trace is at most
         TRACE_EVERY old: the caller waits that long first)."""
@@ -186,8 +213,15 @@ class CpuMeter:
     def measuring(self) -> Iterator[None]:
         operations = self._operations()
         before, started, machine = self._seconds(), time.monotonic(), self._machine_ticks()
+        sched, children = self._schedstats(), self._children_seconds()
         yield
         after, self.wall = self._seconds(), time.monotonic() - started
+        sched_after = self._schedstats()
+        self.waits = {name: (sched_after[name][0] - sched[name][0], sched_after[name][1] - sched[name][1])
+                      for name in sched.keys() & sched_after.keys()}
+        reaped = self._children_seconds() - children
+        if reaped > 0:  # a load generator of its own (the sustained bench's locust)
+            after["client"], before["client"] = reaped, 0.0
         busy, every = (now - then for now, then in zip(self._machine_ticks(), machine, strict=True))
         self.machine_busy = busy / max(every, 1)
         self.used = {name: after[name] - before[name] for name in before.keys() & after.keys()}
@@ -201,6 +235,8 @@ class CpuMeter:
         shared = {"ferretdb": " (the shared store: other benches' load counts too)",
                   "rabbitmq": " (the shared broker: other benches' load counts too)"}
         ops = name.replace("cpu_ms", "store_ops")
+        waited = name.replace("cpu_ms", "runqueue_ms")
+        shared["client"] = " (the load generator's own processes, reaped by the bench)"
         return {f"{name}_{process}": {
             "value": seconds * 1000 / max(commands, 1),
             "detail": f"{seconds:.2f} CPU s over {commands} commands ({what}) in {self.wall:.0f} s: "
@@ -214,7 +250,13 @@ class CpuMeter:
                 "value": count / max(commands, 1),
                 "detail": f"{count} store operations over {commands} commands ({what}), from "
                           f"shared/store_trace.py"}
-            for process, count in sorted(self.store_operations.items())}
+            for process, count in sorted(self.store_operations.items())} | {
+            f"{waited}_{process}": {
+                "value": seconds * 1000 / max(commands, 1),
+                "detail": f"{seconds:.2f} s runnable but waiting for a core (schedstat) over {commands} "
+                          f"commands ({what}): {wakeups / max(commands, 1):.1f} wakeups per command, "
+                          f"{seconds * 1000 / max(wakeups, 1):.2f} ms waited per wakeup"}
+            for process, (seconds, wakeups) in sorted(self.waits.items())}
 
 
 def _commands() -> Iterator[tuple[int, list[str]]]:
