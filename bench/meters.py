@@ -131,11 +131,11 @@ class ReadModelWatch:
 
 class CpuMeter:
     """CPU seconds (utime + stime of /proc/<pid>/stat) that each named process spends meanwhile,
-    the seconds it was runnable but waited for a core and how often it was woken (the scheduler's
-    own counts, /proc/<pid>/task/*/schedstat: on a busy machine a command's latency is mostly
-    these waits, one per process it passes through), and the CPU of the client processes the
-    bench started and reaped meanwhile (the locust load generator; its own process, not the
-    bench's)."""
+    the seconds it was runnable but waited for a core and how often it was woken or preempted (the
+    scheduler's own counts, /proc/<pid>/task/*/schedstat and status: on a busy machine a command's
+    latency is mostly these waits, several in every process it passes through), and the CPU of
+    the client processes the bench started and reaped meanwhile (the locust load generator; its
+    own process, not the bench's)."""
 
     TICK = 1 / os.sysconf("SC_CLK_TCK")
 
@@ -143,7 +143,8 @@ class CpuMeter:
         self.processes = processes
         self.store_trace = store_trace
         self.used: dict[str, float] = {}
-        self.waits: dict[str, tuple[float, int]] = {}  # process -> (seconds waiting for a core, wakeups)
+        # process -> (seconds waiting for a core, times woken, times preempted)
+        self.waits: dict[str, tuple[float, int, int]] = {}
         self.store_operations: dict[str, int] = {}
         self.wall = 0.0
         self.machine_busy = 0.0  # the share of all cores busy while measuring, whatever ran
@@ -171,19 +172,25 @@ class CpuMeter:
             seconds[name] = (int(fields[11]) + int(fields[12])) * self.TICK  # utime, stime (fields 14, 15)
         return seconds
 
-    def _schedstats(self) -> dict[str, tuple[float, int]]:
-        """(seconds runnable but waiting for a core, times scheduled in) of each process so far,
-        summed over its threads (FerretDB's and RabbitMQ's are many; a service's is one)."""
+    def _schedstats(self) -> dict[str, tuple[float, int, int]]:
+        """(seconds runnable but waiting for a core, times it went to sleep and was woken, times a
+        core was taken from it) of each process so far, summed over its threads (FerretDB's and
+        RabbitMQ's are many; a service's is one): schedstat and the voluntary / nonvoluntary
+        context switches of /proc/<pid>/task/<tid>/status."""
         stats = {}
         for name, pid in self.processes.items():
-            waited, slices = 0, 0
+            waited, woken, preempted = 0, 0, 0
             try:
                 for task in Path(f"/proc/{pid}/task").iterdir():
-                    _running, waiting, scheduled = (task / "schedstat").read_text().split()
-                    waited, slices = waited + int(waiting), slices + int(scheduled)
-            except (OSError, ValueError):  # gone, or a kernel without schedstat: no figure
+                    waited += int((task / "schedstat").read_text().split()[1])
+                    for line in (task / "status").read_text().splitlines():
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            woken += int(line.split()[1])
+                        elif line.startswith("nonvoluntary_ctxt_switches:"):
+                            preempted += int(line.split()[1])
+            except (OSError, ValueError, IndexError):  # gone, or a kernel without schedstat: no figure
                 continue
-            stats[name] = (waited / 1e9, slices)
+            stats[name] = (waited / 1e9, woken, preempted)
         return stats
 
     @staticmethod
@@ -217,7 +224,8 @@ class CpuMeter:
         yield
         after, self.wall = self._seconds(), time.monotonic() - started
         sched_after = self._schedstats()
-        self.waits = {name: (sched_after[name][0] - sched[name][0], sched_after[name][1] - sched[name][1])
+        self.waits = {name: (sched_after[name][0] - sched[name][0], sched_after[name][1] - sched[name][1],
+                             sched_after[name][2] - sched[name][2])
                       for name in sched.keys() & sched_after.keys()}
         reaped = self._children_seconds() - children
         if reaped > 0:  # a load generator of its own (the sustained bench's locust)
@@ -254,9 +262,11 @@ class CpuMeter:
             f"{waited}_{process}": {
                 "value": seconds * 1000 / max(commands, 1),
                 "detail": f"{seconds:.2f} s runnable but waiting for a core (schedstat) over {commands} "
-                          f"commands ({what}): {wakeups / max(commands, 1):.1f} wakeups per command, "
-                          f"{seconds * 1000 / max(wakeups, 1):.2f} ms waited per wakeup"}
-            for process, (seconds, wakeups) in sorted(self.waits.items())}
+                          f"commands ({what}); per command it was woken {woken / max(commands, 1):.1f} times "
+                          f"and "
+                          f"preempted {preempted / max(commands, 1):.1f} times, "
+                          f"{seconds * 1000 / max(woken + preempted, 1):.2f} ms waited each time"}
+            for process, (seconds, woken, preempted) in sorted(self.waits.items())}
 
 
 def _commands() -> Iterator[tuple[int, list[str]]]:
