@@ -227,12 +227,12 @@ class CpuMeter:
         self.waits = {name: (sched_after[name][0] - sched[name][0], sched_after[name][1] - sched[name][1],
                              sched_after[name][2] - sched[name][2])
                       for name in sched.keys() & sched_after.keys()}
-        reaped = self._children_seconds() - children
-        if reaped > 0:  # a load generator of its own (the sustained bench's locust)
-            after["client"], before["client"] = reaped, 0.0
         busy, every = (now - then for now, then in zip(self._machine_ticks(), machine, strict=True))
         self.machine_busy = busy / max(every, 1)
         self.used = {name: after[name] - before[name] for name in before.keys() & after.keys()}
+        reaped = self._children_seconds() - children
+        if reaped > 0:  # a load generator of its own (the sustained bench's locust)
+            self.used["client"] = reaped
         later = self._operations()
         self.store_operations = {name: later[name] - operations.get(name, 0) for name in later}
 
@@ -241,10 +241,10 @@ class CpuMeter:
         and would make a saturated process look cheap); `store_ops_per_<...>_<service>`: the store
         operations each service sent per command meanwhile."""
         shared = {"ferretdb": " (the shared store: other benches' load counts too)",
-                  "rabbitmq": " (the shared broker: other benches' load counts too)"}
+                  "rabbitmq": " (the shared broker: other benches' load counts too)",
+                  "client": " (the load generator's own processes, reaped by the bench)"}
         ops = name.replace("cpu_ms", "store_ops")
         waited = name.replace("cpu_ms", "runqueue_ms")
-        shared["client"] = " (the load generator's own processes, reaped by the bench)"
         return {f"{name}_{process}": {
             "value": seconds * 1000 / max(commands, 1),
             "detail": f"{seconds:.2f} CPU s over {commands} commands ({what}) in {self.wall:.0f} s: "
@@ -263,8 +263,7 @@ class CpuMeter:
                 "value": seconds * 1000 / max(commands, 1),
                 "detail": f"{seconds:.2f} s runnable but waiting for a core (schedstat) over {commands} "
                           f"commands ({what}); per command it was woken {woken / max(commands, 1):.1f} times "
-                          f"and "
-                          f"preempted {preempted / max(commands, 1):.1f} times, "
+                          f"and preempted {preempted / max(commands, 1):.1f} times, "
                           f"{seconds * 1000 / max(woken + preempted, 1):.2f} ms waited each time"}
             for process, (seconds, woken, preempted) in sorted(self.waits.items())}
 
