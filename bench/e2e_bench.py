@@ -16,6 +16,7 @@ The sustained load of all four services is bench/sustained_bench.py.
 """
 from __future__ import annotations
 
+import json
 import statistics
 import time
 import uuid
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import eventlet
-import requests
+import urllib3
 
 from shared.envelope import new_id
 from shared.projection import read_model
@@ -81,29 +82,24 @@ def e2e_latency(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
         members = [(coop, token, member) for coop, token, ids in targets for member in ids]
         ledger = network.stack.database("ledger")
         entries = read_model(ledger, "ledger_journal_entries", "journal_entries")
-        sessions: eventlet.queue.LightQueue = eventlet.queue.LightQueue()
-        for _ in range(64):
-            sessions.put(requests.Session())
+        api = network.api()
         today, latencies, errors = _today(), [], []
 
         def one(n: int) -> None:
             coop, token, member = members[n % len(members)]
-            session = sessions.get()
+            started = time.perf_counter()
             try:
-                started = time.perf_counter()
-                answer = session.post(
-                    f"{network.stack.base}/cooperatives/{coop}/members/{member}/savings/sukarela/deposits",
-                    json={"amount": 1000 + n, "date": today}, timeout=10,
-                    headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())})
-            except requests.RequestException as error:
+                status, body = api.post(
+                    f"/cooperatives/{coop}/members/{member}/savings/sukarela/deposits",
+                    {"amount": 1000 + n, "date": today},
+                    {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())})
+            except urllib3.exceptions.HTTPError as error:
                 errors.append(repr(error))
                 return
-            finally:
-                sessions.put(session)
-            if answer.status_code != 201:
-                errors.append(f"{answer.status_code} {answer.text[:120]}")
+            if status != 201:
+                errors.append(f"{status} {body[:120].decode(errors='replace')}")
                 return
-            if watch.wait(answer.json()["entry_id"], started + 10):
+            if watch.wait(json.loads(body)["entry_id"], started + 10):
                 latencies.append((time.perf_counter() - started) * 1000)
             else:
                 errors.append(LATE)

@@ -13,7 +13,7 @@ import time
 import uuid
 
 import eventlet
-import requests
+import urllib3
 
 from services.gateway.auth import Principal
 from services.gateway.idempotency import Claim, record_id
@@ -74,6 +74,7 @@ def payment_latency(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
         payments = PaymentEvents(EventStore(network.stack.database("financing")))
         entries = read_model(network.stack.database("ledger"), "ledger_journal_entries", "journal_entries")
         watch = ReadModelWatch(entries)
+        api = network.api()
         latencies: list[float] = []
         errors: list[str] = []
 
@@ -82,15 +83,14 @@ def payment_latency(amqp_uri: str, mongodb_uri: str, run_id: str) -> dict:
             key = str(uuid.uuid4())
             started = time.perf_counter()
             try:
-                answer = requests.post(
-                    f"{network.stack.base}/cooperatives/{coop}/financing/{contract}/payments",
-                    json={"amount": INSTALMENT, "date": today}, timeout=10,
-                    headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key})
-            except requests.RequestException as error:
+                status, body = api.post(f"/cooperatives/{coop}/financing/{contract}/payments",
+                                        {"amount": INSTALMENT, "date": today},
+                                        {"Authorization": f"Bearer {token}", "Idempotency-Key": key})
+            except urllib3.exceptions.HTTPError as error:
                 errors.append(repr(error))
                 return
-            if answer.status_code != 200:
-                errors.append(f"{answer.status_code} {answer.text[:120]}")
+            if status != 200:
+                errors.append(f"{status} {body[:120].decode(errors='replace')}")
                 return
             entry_id = _ledger_entry_id(payments, coop, contract, key)
             if entry_id is None:
