@@ -15,11 +15,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .aggregate import Aggregate, DomainError, DomainEvent
+from .commits import PendingCommit
 from .envelope import derived_id, new_id
 from .eventstore import CommandIdReused, Commit, ConcurrencyError, EventStore, NewEvent
 from .registry import EventRegistry
@@ -204,21 +205,33 @@ class Application:
         )
 
     def _save(self, aggregate: Aggregate, context: CommandContext) -> Commit:
-        pending = aggregate.pending_events
-        expected = aggregate.version - len(pending)
+        pending = self._pending_commit(aggregate, context)
         commit = self.store.append(
-            aggregate.stream_type,
-            aggregate.id,
-            expected,
-            [NewEvent(self.registry.event_type(event.name), event.data) for event in pending],
-            command_id=context.command_id,
-            correlation_id=context.correlation_id,
-            causation_id=context.causation_id,
-            cooperative_id=aggregate.cooperative_id,
+            pending.stream_type,
+            pending.stream_id,
+            pending.expected_version,
+            pending.events,
+            command_id=pending.command_id,
+            correlation_id=pending.correlation_id,
+            causation_id=pending.causation_id,
+            cooperative_id=pending.cooperative_id,
         )
         if commit.duplicate:
             return commit
         aggregate.mark_saved()
+        self._saved(aggregate, pending.expected_version)
+        return commit
+
+    def _pending_commit(self, aggregate: Aggregate, context: CommandContext) -> PendingCommit:
+        pending = aggregate.pending_events
+        events = [NewEvent(self.registry.event_type(event.name), event.data) for event in pending]
+        return PendingCommit(aggregate.stream_type, aggregate.id, aggregate.version - len(pending), events,
+                             context.command_id, context.correlation_id, context.causation_id,
+                             aggregate.cooperative_id)
+
+    def _saved(self, aggregate: Aggregate, expected: int) -> None:
+        """Caches a stored aggregate; snapshots it when it crossed a multiple of `snapshot_every`
+        since version `expected`."""
         key = f"{aggregate.stream_type}:{aggregate.id}"
         # Not copied: the saved aggregate is only read from here on (Outcome.aggregate is
         # read-only, as is what `read` hands out), and every load hands out a copy.
@@ -230,4 +243,53 @@ class Application:
                                          aggregate.snapshot_state(), aggregate.snapshot_version)
             except Exception as error:  # noqa: BLE001 - a cache: the command is stored, never fail it now
                 log.warning("snapshot of %s %s not saved: %s", aggregate.stream_type, aggregate.id, error)
-        return commit
+
+    # -- several commands at once ---------------------------------------------------------------
+    def execute_all(self, cls: type[A], items: list[tuple[str, Callable[[A], Any], CommandContext]]
+                    ) -> list[bool]:
+        """Runs several commands (stream id, command, context), in their order per stream, and
+        stores what they triggered in one request (EventStore.append_all): a commit per command,
+        so each keeps its own command id and a redelivery grouped otherwise stores nothing twice.
+        One answer per item: True when it is done (stored, or it triggered nothing), False when
+        its caller is to run it through `execute`: the command was refused (a DomainError,
+        which `execute` decides on fresh state), its commit was not stored, or an earlier command
+        of its stream was not done."""
+        streams: dict[str, list[int]] = {}
+        for number, (stream_id, _command, _context) in enumerate(items):
+            streams.setdefault(stream_id, []).append(number)
+        done = [False] * len(items)
+        with ExitStack() as turns:
+            for stream_id in sorted(streams):  # one order for every caller: no two wait for each other
+                turns.enter_context(self._turn(f"{cls.stream_type}:{stream_id}"))
+            pending: list[PendingCommit] = []
+            runs: dict[str, tuple[A, int, list[tuple[int, int | None]], bool]] = {}
+            for stream_id, numbers in streams.items():
+                aggregate = self.load(cls, stream_id)
+                before, refused = aggregate.version, False
+                ran: list[tuple[int, int | None]] = []  # (item, its commit in `pending`, if any)
+                for number in numbers:
+                    _stream, command, context = items[number]
+                    try:
+                        command(aggregate)
+                    except DomainError:
+                        refused = True  # it and the stream's later commands go through `execute`
+                        break
+                    if aggregate.pending_events:
+                        ran.append((number, len(pending)))
+                        pending.append(self._pending_commit(aggregate, context))
+                        aggregate.mark_saved()
+                    else:
+                        ran.append((number, None))
+                runs[stream_id] = (aggregate, before, ran, refused)
+            stored = self.store.append_all(pending) if pending else []
+            for stream_id, (aggregate, before, commands, refused) in runs.items():
+                complete = True
+                for number, index in commands:
+                    complete = complete and (index is None or stored[index] is not None)
+                    done[number] = complete
+                if complete and not refused:
+                    if aggregate.version > before:
+                        self._saved(aggregate, before)
+                else:  # the cache must not hold what was not stored (nor a refused command's events)
+                    self.forget(cls, stream_id)
+        return done

@@ -52,6 +52,20 @@ class NewEvent:
 
 
 @dataclass(frozen=True)
+class PendingCommit:
+    """One commit of `EventStore.append_all`: what `append` takes for one."""
+
+    stream_type: str
+    stream_id: str
+    expected_version: int
+    events: list[NewEvent]
+    command_id: str
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    cooperative_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Commit:
     command_id: str
     stream_type: str

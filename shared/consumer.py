@@ -29,6 +29,11 @@ the queue before it has been handled: applied, or sent to its retry queue (servi
 watermark.py waits on one). On a queue shared by competing consumers it says that only of the
 messages the passing subscriber took.
 
+Batches: a subscription with a `batch_handler` gets the events delivered together at once (up
+to the prefetch, what the broker has already sent: none is waited for), so a consumer that falls
+behind does less work per event; what the batch handler does not do goes through the handler one
+by one, in queue order, and a barrier still comes after everything queued before it.
+
 The loop never dies of an exception: whatever escapes a delivery (a PublishFailed of the
 retry, a bug) leaves the message unacknowledged, and the loop reconnects after a backoff.
 """
@@ -60,6 +65,9 @@ log = logging.getLogger(__name__)
 ATTEMPTS_HEADER = "x-kopnet-attempts"
 OUTAGES_HEADER = "x-kopnet-outages"
 BARRIER_HEADER = "x-kopnet-barrier"
+#: How long a batching subscriber waits for more deliveries after each one (what the broker has
+#: already sent arrives within it; a batch is never held back for messages still to come).
+GATHER_SECONDS = 0.001
 #: Failures that are the infrastructure's, not the message's: retried without using attempts.
 OUTAGES = (StoreUnavailable, PyMongoError, BrokerUnavailable)
 
@@ -83,6 +91,17 @@ class Subscription:
     #: One consumer at a time across the service's replicas (topology.py), so that the queue's
     #: messages are handled in queue order and a barrier means the same in every replica.
     single_active: bool = False
+    #: `batch_handler(items)` for the events delivered together ((event, context) pairs, in queue
+    #: order): handles what it can in one go and answers, per item, whether it is done. Each item
+    #: not done goes through `handler`, one by one, in queue order, as without it; so it must leave
+    #: undone every later item that has to follow one it did not do (Application.execute_all
+    #: does, per stream). For a handler that is idempotent by itself (`remember=False`).
+    batch_handler: Callable[[list[tuple[Envelope, CommandContext]]], list[bool]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_handler is not None and self.remember:
+            raise ValueError(f"subscription {self.name}: a batch handler keeps no processed marks "
+                             "(remember=False): its effects must be idempotent by their command ids")
 
     def spec(self, service: str) -> QueueSpec:
         return QueueSpec(f"{service}.{self.name}", tuple(self.bindings), tuple(self.backoff_seconds),
@@ -152,7 +171,13 @@ class Subscriber:
             publisher = ConfirmedPublisher(connection)
             channel.basic_qos(0, self.prefetch, False)
 
+            batching = self.subscription.batch_handler is not None
+            arrived: list[amqp.Message] = []
+
             def on_message(message: amqp.Message) -> None:
+                if batching:  # handled below, with whatever arrived with it
+                    arrived.append(message)
+                    return
                 self.deliver(message, publisher)
                 channel.basic_ack(message.delivery_tag)
 
@@ -161,9 +186,15 @@ class Subscriber:
             while not self._stop.is_set():
                 try:
                     connection.drain_events(timeout=0.5)
+                    while batching and len(arrived) < self.prefetch:
+                        connection.drain_events(timeout=GATHER_SECONDS)
                 except TimeoutError:
-                    connection.heartbeat_check()
-                    self._prune_when_due()
+                    if not arrived:
+                        connection.heartbeat_check()
+                        self._prune_when_due()
+                if arrived:
+                    batch, arrived[:] = list(arrived), []
+                    self.deliver_batch(batch, publisher, lambda m: channel.basic_ack(m.delivery_tag))
         finally:
             connection.release()
 
@@ -202,11 +233,7 @@ class Subscriber:
                 return self._count("duplicate")
         except PyMongoError:
             return self._retry(message, publisher, outage=True)
-        context = CommandContext(
-            command_id=derived_id(name, event.event_id),
-            correlation_id=event.correlation_id,
-            causation_id=event.event_id,
-        )
+        context = self._context(event)
         started = time.perf_counter()
         try:
             self.subscription.handler(event, context)
@@ -227,6 +254,55 @@ class Subscriber:
             except PyMongoError as error:  # the effect is stored; a missing mark only costs a re-run
                 log.warning("handler %s: processed mark of %s not stored: %s", name, event.event_id, error)
         return self._count("applied")
+
+    def _context(self, event: Envelope) -> CommandContext:
+        return CommandContext(command_id=derived_id(self.subscription.name, event.event_id),
+                              correlation_id=event.correlation_id, causation_id=event.event_id)
+
+    def deliver_batch(self, messages: list[amqp.Message], publisher: ConfirmedPublisher,
+                      ack: Callable[[amqp.Message], None]) -> None:
+        """Handles messages delivered together, each acked once handled: the events between two
+        barriers go to the batch handler at once; each event it did not do, each barrier and each
+        message that cannot be read go through `deliver`, in queue order."""
+        events: list[tuple[amqp.Message, Envelope]] = []
+        for message in messages:
+            event = None if (message.headers or {}).get(BARRIER_HEADER) is not None else self._read(message)
+            if event is not None:
+                events.append((message, event))
+                continue
+            self._deliver_events(events, publisher, ack)  # what came before a barrier is handled first
+            events = []
+            self.deliver(message, publisher)
+            ack(message)
+        self._deliver_events(events, publisher, ack)
+
+    def _read(self, message: amqp.Message) -> Envelope | None:
+        try:
+            event = Envelope.from_json(message.body)
+            return self.registry.upcast(event) if self.registry else event
+        except Exception:  # noqa: BLE001 - `deliver` parks it, with the reason
+            return None
+
+    def _deliver_events(self, events: list[tuple[amqp.Message, Envelope]], publisher: ConfirmedPublisher,
+                        ack: Callable[[amqp.Message], None]) -> None:
+        if not events:
+            return
+        assert self.subscription.batch_handler is not None
+        started = time.perf_counter()
+        try:
+            done = self.subscription.batch_handler([(event, self._context(event)) for _m, event in events])
+        except Exception as error:  # noqa: BLE001 - every event then goes one by one, retried or parked there
+            log.warning("batch handler %s on %d events: %s; handling them one by one",
+                        self.subscription.name, len(events), error)
+            done = [False] * len(events)
+        share = (time.perf_counter() - started) / len(events)
+        for (message, _event), was_done in zip(events, done, strict=True):
+            if was_done:
+                self._seconds.observe(share)
+                self._count("applied")
+            else:
+                self.deliver(message, publisher)
+            ack(message)
 
     def _retry(self, message: amqp.Message, publisher: ConfirmedPublisher, outage: bool,
                failure: str = "") -> str:

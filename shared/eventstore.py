@@ -60,6 +60,7 @@ from .commits import (
     ConcurrencyError,
     NewEvent,
     OutcomeUnknown,
+    PendingCommit,
     StoreUnavailable,
 )
 from .envelope import new_id, utc_now
@@ -156,38 +157,9 @@ class EventStore(EventReading):
         Raises ConcurrencyError if the stream has moved on, StoreUnavailable if the store
         does not answer. Re-sending a `command_id` returns the first commit unchanged.
         """
-        if not events:
-            raise ValueError("a commit needs at least one event")
-        if len(events) > MAX_EVENTS_PER_COMMIT:
-            raise ValueError(f"a commit holds at most {MAX_EVENTS_PER_COMMIT} events")
-        command_id = command_id or new_id()
-        correlation_id = correlation_id or command_id
-        now = utc_now()
-        stored_events = []
-        for offset, event in enumerate(events):
-            version = self.registry.validate(event.event_type, event.payload) if self.registry else 1
-            stored_events.append(
-                {
-                    "event_id": event.event_id or new_id(),
-                    "event_type": event.event_type,
-                    "schema_version": version,
-                    "stream_version": expected_version + 1 + offset,
-                    "occurred_at": event.occurred_at or now,
-                    "payload": event.payload,
-                }
-            )
-        document: dict[str, Any] = {
-            "stream_type": stream_type,
-            "stream_id": stream_id,
-            "first_version": expected_version + 1,
-            "last_version": expected_version + len(events),
-            "command_id": command_id,
-            "correlation_id": correlation_id,
-            "causation_id": causation_id,
-            "cooperative_id": cooperative_id,
-            "committed_at": now,
-            "events": stored_events,
-        }
+        document = self._document(PendingCommit(stream_type, stream_id, expected_version, events,
+                                                command_id or new_id(), correlation_id, causation_id,
+                                                cooperative_id))
         self.appending += 1
         try:
             commit = self._guard(lambda: self._group.submit(document))
@@ -197,6 +169,59 @@ class EventStore(EventReading):
         finally:
             self.appending -= 1
         return commit
+
+    def _document(self, pending: PendingCommit) -> dict[str, Any]:
+        events = pending.events
+        if not events:
+            raise ValueError("a commit needs at least one event")
+        if len(events) > MAX_EVENTS_PER_COMMIT:
+            raise ValueError(f"a commit holds at most {MAX_EVENTS_PER_COMMIT} events")
+        now = utc_now()
+        stored_events = []
+        for offset, event in enumerate(events):
+            version = self.registry.validate(event.event_type, event.payload) if self.registry else 1
+            stored_events.append(
+                {
+                    "event_id": event.event_id or new_id(),
+                    "event_type": event.event_type,
+                    "schema_version": version,
+                    "stream_version": pending.expected_version + 1 + offset,
+                    "occurred_at": event.occurred_at or now,
+                    "payload": event.payload,
+                }
+            )
+        return {
+            "stream_type": pending.stream_type,
+            "stream_id": pending.stream_id,
+            "first_version": pending.expected_version + 1,
+            "last_version": pending.expected_version + len(events),
+            "command_id": pending.command_id,
+            "correlation_id": pending.correlation_id or pending.command_id,
+            "causation_id": pending.causation_id,
+            "cooperative_id": pending.cooperative_id,
+            "committed_at": now,
+            "events": stored_events,
+        }
+
+    def append_all(self, commits: list[PendingCommit]) -> list[Commit | None]:
+        """Several commits, each as `append` takes one, in one ordered insert (several events of one
+        consumer's batch, several of them on one stream, each under its own command id). The stored
+        ones, and None for each not known to be stored: refused (its stream moved on, its command
+        id was stored before), not sent because an earlier commit of its stream was refused, or an
+        outcome the store did not tell. Its writer sends that one again through `append`, which
+        stores a command id at most once and answers a repeated one with its first commit."""
+        documents = [self._document(pending) for pending in commits]
+        self.appending += 1
+        try:
+            outcomes = self._guard(lambda: self._group.submit_all(documents))
+            stored = [o if isinstance(o, Commit) and not o.duplicate else None for o in outcomes]
+            for commit in stored:
+                if commit is not None:
+                    for listener in self.listeners:
+                        listener(commit)
+        finally:
+            self.appending -= 1
+        return stored
 
     def _insert_batch(self, documents: list[dict[str, Any]]) -> list[Commit | Exception]:
         """Stores the documents at the next positions, in order, in one ordered insert_many (each
@@ -249,6 +274,7 @@ class EventStore(EventReading):
                     misses += 1
                 else:
                     outcomes[number] = conflict
+                    pending = _unsent_after(documents, number, pending, outcomes)
                 continue
             except (AutoReconnect, WriteConcernError) as error:
                 if isinstance(error, ServerSelectionTimeoutError):
@@ -354,3 +380,19 @@ class EventStore(EventReading):
         if document is None or document.get("class_version", 1) != class_version:
             return None
         return document["version"], snapshots.decode(document["state_json"])
+
+
+def _unsent_after(documents: list[dict[str, Any]], refused: int, pending: list[int],
+                  outcomes: dict[int, Commit | Exception]) -> list[int]:
+    """`pending` without the later commits of the refused one's stream (append_all sends several
+    commits of a stream at once): each was made on top of the refused one, so none is sent; the
+    others go on."""
+    stream = (documents[refused]["stream_type"], documents[refused]["stream_id"])
+    kept = []
+    for number in pending:
+        if (documents[number]["stream_type"], documents[number]["stream_id"]) == stream:
+            outcomes[number] = ConcurrencyError(
+                f"{stream[0]} {stream[1]}: not stored, an earlier commit of it in the same batch was refused")
+        else:
+            kept.append(number)
+    return kept

@@ -22,12 +22,14 @@ StoreBatch = Callable[[list[dict[str, Any]]], list[Any]]
 
 
 class _Request:
-    __slots__ = ("document", "done", "outcome")
+    """One writer's documents: they go to the store in one round, in their order."""
 
-    def __init__(self, document: dict[str, Any]):
-        self.document = document
+    __slots__ = ("documents", "done", "outcomes")
+
+    def __init__(self, documents: list[dict[str, Any]]):
+        self.documents = documents
         self.done = False
-        self.outcome: Any = None
+        self.outcomes: list[Any] = []
 
 
 class GroupCommit(Generic[R]):
@@ -41,30 +43,53 @@ class GroupCommit(Generic[R]):
 
     def submit(self, document: dict[str, Any]) -> R:
         """Stores `document` (with whatever else is queued); its result, or raises its error."""
-        request = _Request(document)
+        [outcome] = self.submit_all([document])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        result: R = outcome
+        return result
+
+    def submit_all(self, documents: list[dict[str, Any]]) -> list[Any]:
+        """Stores `documents` in one round, in their order (with whatever else is queued); one
+        outcome per document, the result or the exception its writer would raise. One round, so
+        the store's rule for a batch (eventstore: a stream's later commits are not sent once one
+        is refused) covers all of them."""
+        request = _Request(documents)
         with self._queue_lock:
             self._queue.append(request)
         with self._turn:
             while not request.done:
                 with self._queue_lock:
-                    batch, self._queue = self._queue[:self._limit], self._queue[self._limit:]
+                    batch = self._next_round()
                 self._store(batch)
-        if isinstance(request.outcome, BaseException):
-            raise request.outcome
-        result: R = request.outcome
-        return result
+        return request.outcomes
+
+    def _next_round(self) -> list[_Request]:
+        """The queued requests of the next round: at least one, then as many whole requests as
+        keep it within `limit` documents."""
+        count, taken = 0, 0
+        for request in self._queue:
+            if taken and count + len(request.documents) > self._limit:
+                break
+            count, taken = count + len(request.documents), taken + 1
+        batch, self._queue = self._queue[:taken], self._queue[taken:]
+        return batch
 
     def _store(self, batch: list[_Request]) -> None:
         self.rounds += 1
+        documents = [document for request in batch for document in request.documents]
         try:
-            outcomes = self._store_batch([r.document for r in batch])
+            outcomes = self._store_batch(documents)
         except Exception as error:  # noqa: BLE001 - every writer of the batch raises it
-            outcomes = [error] * len(batch)
+            outcomes = [error] * len(documents)
         except BaseException:
             # This writer is being stopped (a killed green thread): the others store their
             # documents in a later turn; one already stored is then found by its command id.
             with self._queue_lock:
                 self._queue[:0] = [r for r in batch if not r.done]
             raise
-        for request, outcome in zip(batch, outcomes, strict=True):
-            request.outcome, request.done = outcome, True
+        start = 0
+        for request in batch:
+            end = start + len(request.documents)
+            request.outcomes, request.done = list(outcomes[start:end]), True
+            start = end

@@ -73,14 +73,28 @@ def command_for(event: Envelope) -> Callable[[HealthRecord], None] | None:
 
 
 def health_record_policy(kernel: Kernel) -> Subscription:
-    """Each foreign event once (the context's command id is derived from the event id)."""
+    """Each foreign event once (the context's command id is derived from the event id). The events
+    delivered together are recorded together: a commit each, stored in one request
+    (Application.execute_all); what that does not store goes one by one."""
 
     def handle(event: Envelope, context: CommandContext) -> None:
         command = command_for(event)
         if command is not None and event.cooperative_id:
             kernel.application.execute(HealthRecord, event.cooperative_id, command, context)
 
-    return Subscription("health-record", BINDINGS, handle, remember=False)
+    def handle_all(items: list[tuple[Envelope, CommandContext]]) -> list[bool]:
+        done = [True] * len(items)  # an event with nothing to record is done
+        recorded = []
+        for number, (event, context) in enumerate(items):
+            command = command_for(event)
+            if command is not None and event.cooperative_id:
+                recorded.append((number, (event.cooperative_id, command, context)))
+        outcomes = kernel.application.execute_all(HealthRecord, [item for _number, item in recorded])
+        for (number, _item), outcome in zip(recorded, outcomes, strict=True):
+            done[number] = outcome
+        return done
+
+    return Subscription("health-record", BINDINGS, handle, remember=False, batch_handler=handle_all)
 
 
 def assess(doc: dict[str, Any], today: date) -> dict[str, Any]:

@@ -150,3 +150,62 @@ def test_a_barrier_is_handed_to_the_listeners_and_retried_after_an_outage(databa
     finally:
         subscriber.stop()
         worker.wait()
+
+
+def batching(database, amqp_uri, service_name, batch, one_by_one: list[int]):
+    """A started subscriber with `batch` as its batch handler; its handler notes each amount."""
+    subscriber = Subscriber(service_name, Subscription(
+        "batched", ["bank.Deposited"], lambda event, context: one_by_one.append(event.payload["amount"]),
+        remember=False, batch_handler=batch), database, amqp_uri)
+    return subscriber, start(subscriber)
+
+
+def test_a_batch_handler_gets_the_events_delivered_together_and_the_handler_what_it_left(
+        database, amqp_uri, service_name):
+    import threading
+
+    batches: list[list[int]] = []
+    one_by_one: list[int] = []
+    release = threading.Event()
+
+    def batch(items):
+        release.wait(10)  # the first batch waits, so the others queue up behind it
+        batches.append([event.payload["amount"] for event, _context in items])
+        return [event.payload["amount"] % 2 == 0 for event, _context in items]
+
+    subscriber, worker = batching(database, amqp_uri, service_name, batch, one_by_one)
+    try:
+        publish(amqp_uri, *[envelope(amount=n).to_json() for n in range(1, 21)])
+        release.set()
+        wait_for(lambda: outcomes(subscriber, "applied") == 20, what="all 20 handled")
+        done_in_batches = sorted(n for sizes in batches for n in sizes if n % 2 == 0)
+        assert done_in_batches == list(range(2, 21, 2))
+        assert one_by_one == list(range(1, 21, 2)), "what a batch left goes one by one, in queue order"
+        assert max(len(sizes) for sizes in batches) > 1, batches
+    finally:
+        subscriber.stop()
+        worker.wait()
+
+
+def test_a_failing_batch_handler_leaves_every_event_to_the_handler(database, amqp_uri, service_name):
+    one_by_one: list[int] = []
+
+    def batch(items):
+        raise RuntimeError("the batch handler's bug")
+
+    subscriber, worker = batching(database, amqp_uri, service_name, batch, one_by_one)
+    try:
+        publish(amqp_uri, *[envelope(amount=n).to_json() for n in range(1, 6)])
+        wait_for(lambda: outcomes(subscriber, "applied") == 5, what="all 5 handled one by one")
+        assert one_by_one == [1, 2, 3, 4, 5]
+    finally:
+        subscriber.stop()
+        worker.wait()
+
+
+def test_a_batch_handler_needs_a_handler_idempotent_by_itself():
+    import pytest
+
+    with pytest.raises(ValueError, match="remember=False"):
+        Subscription("batched", ["bank.Deposited"], lambda event, context: None,
+                     batch_handler=lambda items: [True] * len(items))

@@ -495,3 +495,48 @@ def test_no_nik_leaves_membership_in_a_published_event_or_a_log_line(service, ta
     applied = [Envelope.from_json(b) for kind, b in events_of_the_cooperative() if kind.endswith("MemberApplied")]
     assert applied and all("nik" not in event.payload and event.payload["name"] for event in applied)
     assert caplog.records and first not in caplog.text and second not in caplog.text
+
+
+def posting(cooperative_id: str, entry_id: str, reverses: str | None = None) -> Envelope:
+    return Envelope(event_id=new_id(), event_type="ledger.JournalEntryPosted", schema_version=1,
+                    stream_type="Other", stream_id=new_id(), stream_version=1, position=1,
+                    occurred_at=utc_now(), cooperative_id=cooperative_id, correlation_id=new_id(),
+                    causation_id=None, payload=sale(cooperative_id, entry_id, TODAY.isoformat(),
+                                                    "reversal" if reverses else "manual", reverses))
+
+
+def publish_together(config: dict, events: list[Envelope]) -> None:
+    """In one go, so that membership's health-record subscriber gets them in one batch."""
+    with kombu.Connection(config["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        declare_events_exchange(channel)
+        for event in events:
+            channel.basic_publish(amqp.Message(event.to_json(), delivery_mode=2), exchange=EVENTS_EXCHANGE,
+                                  routing_key=event.event_type)
+
+
+def test_postings_delivered_together_are_recorded_once_each_in_their_order(service):
+    rpc, config, kernel = service.rpc, service.config, service.kernel
+    first, second = register(rpc)["id"], register(rpc)["id"]
+
+    def recorded(coop: str) -> list[str]:
+        return [e.payload["source_event_id"] for e in kernel.store.read_stream("HealthRecord", coop)
+                if e.event_type == "membership.HealthPostingRecorded"]
+
+    # reversals (s6, s7) of earlier entries of the same cooperative (s4, s5)
+    events = [posting((first, second)[n % 2], f"s{n}", f"s{n - 2}" if n in (6, 7) else None)
+              for n in range(12)]
+    publish_together(config, events)
+    wait_for(lambda: len(recorded(first)) + len(recorded(second)) >= 12, what="12 postings recorded")
+    # a redelivery of four of them, grouped otherwise, with a new posting of each cooperative behind
+    # them: the batch's insert refuses the repeats, so the new ones go one by one, and once each
+    later = [posting(first, "s12"), posting(second, "s13")]
+    publish_together(config, [*events[:4], *later])
+    wait_for(lambda: all(recorded(e.cooperative_id)[-1:] == [e.event_id] for e in later),
+             what="the new postings recorded (after the repeats, which come first in their queue)")
+    for coop in (first, second):
+        assert recorded(coop) == [e.event_id for e in [*events, *later] if e.cooperative_id == coop], \
+            "each posting once, in the order the ledger published them"
+        record = kernel.application.load(HealthRecord, coop, fresh=True)
+        assert set(record.business) == ({"s0", "s2", "s8", "s10", "s12"} if coop == first
+                                        else {"s1", "s3", "s9", "s11", "s13"}), "s6 and s7 cancelled s4 and s5"

@@ -90,3 +90,25 @@ def test_at_most_limit_documents_go_in_one_round_and_the_rest_in_the_rounds_afte
     rounds = store.rounds
     assert sorted(len(r) for r in rounds) == [1, 1, 2, 2] and sorted(sum(rounds, [])) == list(range(6))
     assert rounds[1:] == [[1, 2], [3, 4], [5]]
+
+
+def test_a_writers_documents_go_in_one_round_and_each_gets_its_own_outcome():
+    store = HeldFirstRound(lambda n: ValueError(f"bad {n}") if n == 12 else n * 10)
+    group: GroupCommit[int] = GroupCommit(store, limit=4)
+    results: dict[str, object] = {}
+    first = threading.Thread(target=lambda: results.update(lone=group.submit({"n": 1})))
+    first.start()
+    assert store.inside.wait(5)
+    writers = [threading.Thread(target=lambda: results.update(a=group.submit_all([{"n": 11}, {"n": 12}, {"n": 13}]))),
+               threading.Thread(target=lambda: results.update(b=group.submit_all([{"n": 21}, {"n": 22}])))]
+    for queued, writer in enumerate(writers, start=1):  # one after the other: the queue's order is theirs
+        writer.start()
+        wait_for(lambda queued=queued: len(group._queue) == queued, what=f"{queued} writers queued")
+    store.release.set()
+    for thread in (first, *writers):
+        thread.join(5)
+    # a round takes whole writers: 3 documents, then 2 (5 would pass the limit of 4)
+    assert store.rounds == [[1], [11, 12, 13], [21, 22]]
+    assert results["lone"] == 10 and results["b"] == [210, 220]
+    a = results["a"]
+    assert isinstance(a, list) and a[0] == 110 and isinstance(a[1], ValueError) and a[2] == 130
