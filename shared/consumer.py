@@ -290,7 +290,10 @@ class Subscriber:
         assert self.subscription.batch_handler is not None
         started = time.perf_counter()
         try:
-            done = self.subscription.batch_handler([(event, self._context(event)) for _m, event in events])
+            items = [(event, self._context(event)) for _message, event in events]
+            done = list(self.subscription.batch_handler(items))
+            if len(done) != len(events):
+                raise ValueError(f"it answered {len(done)} times for {len(events)} events")
         except Exception as error:  # noqa: BLE001 - every event then goes one by one, retried or parked there
             log.warning("batch handler %s on %d events: %s; handling them one by one",
                         self.subscription.name, len(events), error)

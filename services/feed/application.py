@@ -27,7 +27,9 @@ from .watermark import EntitlementWatermark
 
 ENTITLEMENT_EVENTS = ["financing.PartnerRegistered", "financing.ContractApplied",
                       "networking.PartnershipActivated", "networking.PartnershipEnded"]
-ENTITLEMENT_FACTS = "entitlement-facts"  # the subscription (queue feed.entitlement-facts) of those
+ENTITLEMENT_FACTS = "entitlement-facts"
+#: Aggregates read fresh for one batch of events, by (class, stream id).
+Entitlements = dict[tuple[type, str], Any]  # the subscription (queue feed.entitlement-facts) of those
 
 
 class Feed:
@@ -73,7 +75,26 @@ class Feed:
         # and every fact that reached the broker by then is recorded (a backlog on the events queue
         # must not be decided ahead of the entitlements queue: watermark.py)
         self.watermark.wait_until_recorded(domain.instant(event.occurred_at).timestamp() + self.settle)
-        for partner_id in self.entitled_partners(event):
+        self._feed(event)
+
+    def on_events(self, items: list[tuple[Envelope, CommandContext]]) -> list[bool]:
+        """The events delivered together, each decided as `on_event` decides it, after one wait:
+        until the newest is `settle` seconds old and every fact up to that moment is recorded,
+        which covers the older ones too; so each cooperative's access and each contract's
+        funders are read once for the batch. All done, or (an outage) raised: then each goes
+        through `on_event`, and the feed store's unique (partner, event_id) feeds none twice."""
+        events = [event for event, _context in items if event.service != "feed"]
+        if events:
+            newest = max(events, key=lambda event: domain.instant(event.occurred_at))
+            self._settle(newest.occurred_at)
+            self.watermark.wait_until_recorded(domain.instant(newest.occurred_at).timestamp() + self.settle)
+        read: Entitlements = {}
+        for event in events:
+            self._feed(event, read)
+        return [True] * len(items)
+
+    def _feed(self, event: Envelope, read: Entitlements | None = None) -> None:
+        for partner_id in self.entitled_partners(event, read):
             appended = self.store.append(partner_id, event)
             if self.metrics is not None and not appended.duplicate:
                 self.metrics.appended.labels(partner_id).inc()
@@ -86,13 +107,20 @@ class Feed:
         if wait > 0:
             self.sleep(min(wait, self.settle))
 
-    def entitled_partners(self, event: Envelope) -> list[str]:
+    def entitled_partners(self, event: Envelope, read: Entitlements | None = None) -> list[str]:
+        """`read`: what was read fresh for the batch the event is decided in (on_events)."""
+
+        def fresh(cls: type, stream_id: str) -> Any:
+            if read is None:
+                return self.application.load(cls, stream_id, fresh=True)
+            if (cls, stream_id) not in read:
+                read[(cls, stream_id)] = self.application.load(cls, stream_id, fresh=True)
+            return read[(cls, stream_id)]
+
         contract_id = domain.contract_of(event.event_type, event.payload)
-        funders = (self.application.load(FundedContract, contract_id, fresh=True).partners
-                   if contract_id else [])
+        funders = fresh(FundedContract, contract_id).partners if contract_id else []
         cooperative_id = domain.cooperative_of(event.cooperative_id, event.payload)
-        windows = (self.application.load(CooperativeAccess, cooperative_id, fresh=True).windows.values()
-                   if cooperative_id else [])
+        windows = fresh(CooperativeAccess, cooperative_id).windows.values() if cooperative_id else []
         return domain.entitled(funders, windows, event.occurred_at)
 
     # -- replay -------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ waits behind the other:
   barriers rely on it; an earlier version's queue `feed.entitlements` was shared by competing
   consumers, and RabbitMQ cannot turn that into a single active consumer in place);
 * `events`: every event (`#`), held until it is `settle` seconds old (application.Feed._settle),
-  then fed to each entitled partner.
+  then fed to each entitled partner; the events delivered together are decided together
+  (application.Feed.on_events: one wait, one read of each entitlement for the batch).
 
 Both are idempotent by themselves (derived command ids; the feed store's unique (partner,
 event_id)), so no processed marks are kept (`remember=False`).
@@ -29,4 +30,4 @@ def entitlement_policy(kernel: Kernel) -> Subscription:
 
 def feeding_policy(kernel: Kernel) -> Subscription:
     return Subscription("events", ["#"], lambda event, context: feed_of(kernel).feed.on_event(event, context),
-                        remember=False)
+                        remember=False, batch_handler=lambda items: feed_of(kernel).feed.on_events(items))

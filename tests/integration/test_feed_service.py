@@ -248,3 +248,28 @@ def test_rotating_an_unknown_partner_is_not_found(feed):
     with pytest.raises(DomainError) as unknown:
         feed.rpc.rotate_credentials(f"nobody{uuid.uuid4().hex[:6]}")
     assert unknown.value.code == "not_found"
+
+
+def test_events_delivered_together_read_their_cooperatives_access_once_for_the_batch(feed):
+    partner, coop, ps = feed.partner(), str(uuid.uuid4()), str(uuid.uuid4())
+    feed.publish(partnership("Activated", ps, coop, partner, occurred_at=at(-60)))
+    feed.wait_opened(coop, partner)
+    application = feed.kernel.application
+    reads: list[str] = []
+    load = application.load
+
+    def counted(cls, stream_id, **options):
+        if stream_id == coop:
+            reads.append(cls.__name__)
+        return load(cls, stream_id, **options)
+
+    application.load = counted
+    try:
+        events = [coop_event(coop) for _ in range(8)]
+        feed.publish(*events)  # in one go: the first batch waits out the settle delay, the rest queue
+        wait_for(lambda: set(feed.replay_ids(partner)) == {e.event_id for e in events}, timeout=30,
+                 what="all 8 fed")
+    finally:
+        del application.load  # the instance attribute: the class's method again
+    assert feed.replay_ids(partner) == [e.event_id for e in events], "each once, in the order they came"
+    assert 1 <= reads.count("CooperativeAccess") < len(events), reads
