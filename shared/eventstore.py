@@ -164,8 +164,7 @@ class EventStore(EventReading):
         try:
             commit = self._guard(lambda: self._group.submit(document))
             if not commit.duplicate:
-                for listener in self.listeners:
-                    listener(commit)
+                self._announce(commit)
         finally:
             self.appending -= 1
         return commit
@@ -215,13 +214,15 @@ class EventStore(EventReading):
         try:
             outcomes = self._guard(lambda: self._group.submit_all(documents))
             stored = [o if isinstance(o, Commit) and not o.duplicate else None for o in outcomes]
-            for commit in stored:
-                if commit is not None:
-                    for listener in self.listeners:
-                        listener(commit)
+            for commit in filter(None, stored):
+                self._announce(commit)
         finally:
             self.appending -= 1
         return stored
+
+    def _announce(self, commit: Commit) -> None:
+        for listener in self.listeners:
+            listener(commit)
 
     def _insert_batch(self, documents: list[dict[str, Any]]) -> list[Commit | Exception]:
         """Stores the documents at the next positions, in order, in one ordered insert_many (each

@@ -27,9 +27,9 @@ from .watermark import EntitlementWatermark
 
 ENTITLEMENT_EVENTS = ["financing.PartnerRegistered", "financing.ContractApplied",
                       "networking.PartnershipActivated", "networking.PartnershipEnded"]
-ENTITLEMENT_FACTS = "entitlement-facts"
+ENTITLEMENT_FACTS = "entitlement-facts"  # the subscription (queue feed.entitlement-facts) of those
 #: Aggregates read fresh for one batch of events, by (class, stream id).
-Entitlements = dict[tuple[type, str], Any]  # the subscription (queue feed.entitlement-facts) of those
+Entitlements = dict[tuple[type, str], Any]
 
 
 class Feed:
@@ -109,10 +109,9 @@ class Feed:
 
     def entitled_partners(self, event: Envelope, read: Entitlements | None = None) -> list[str]:
         """`read`: what was read fresh for the batch the event is decided in (on_events)."""
+        read = {} if read is None else read
 
         def fresh(cls: type, stream_id: str) -> Any:
-            if read is None:
-                return self.application.load(cls, stream_id, fresh=True)
             if (cls, stream_id) not in read:
                 read[(cls, stream_id)] = self.application.load(cls, stream_id, fresh=True)
             return read[(cls, stream_id)]
