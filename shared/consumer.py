@@ -30,9 +30,10 @@ watermark.py waits on one). On a queue shared by competing consumers it says tha
 messages the passing subscriber took.
 
 Batches: a subscription with a `batch_handler` gets the events delivered together at once (up
-to the prefetch, what the broker has already sent: none is waited for), so a consumer that falls
-behind does less work per event; what the batch handler does not do goes through the handler one
-by one, in queue order, and a barrier still comes after everything queued before it.
+to the prefetch, what the broker has already sent; with `gather_seconds`, also what arrives that
+long after the first), so a consumer that falls behind does less work per event; what the
+batch handler does not do goes through the handler one by one, in queue order, and a barrier
+still comes after everything queued before it.
 
 The loop never dies of an exception: whatever escapes a delivery (a PublishFailed of the
 retry, a bug) leaves the message unacknowledged, and the loop reconnects after a backoff.
@@ -97,6 +98,10 @@ class Subscription:
     #: undone every later item that has to follow one it did not do (Application.execute_all
     #: does, per stream). For a handler that is idempotent by itself (`remember=False`).
     batch_handler: Callable[[list[tuple[Envelope, CommandContext]]], list[bool]] | None = None
+    #: How long a batch waits for more events after its first one arrived (with a batch handler;
+    #: up to the prefetch): fewer, larger batches, each stored in one request, for a consumer
+    #: whose effects nobody waits for. 0: only what arrives without a pause (GATHER_SECONDS).
+    gather_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.batch_handler is not None and self.remember:
@@ -186,8 +191,9 @@ class Subscriber:
             while not self._stop.is_set():
                 try:
                     connection.drain_events(timeout=0.5)
+                    gathered_by = time.monotonic() + self.subscription.gather_seconds
                     while batching and len(arrived) < self.prefetch:
-                        connection.drain_events(timeout=GATHER_SECONDS)
+                        connection.drain_events(timeout=max(GATHER_SECONDS, gathered_by - time.monotonic()))
                 except TimeoutError:
                     if not arrived:
                         connection.heartbeat_check()

@@ -5,6 +5,7 @@ the relay could not publish and that is fixed now, a parked effect undone by han
 of the store with positions in (after, upto] whose type the subscription binds are published
 straight to its queue, persistent and confirmed. Handlers are once-per-event (processed marks,
 command ids derived from the event), so re-delivering what was already applied changes nothing.
+An internal event type (shared/registry.py) is never sent, as the relay never publishes it.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def redeliver(store: EventStore, amqp_uri: str, spec: QueueSpec, after: int, upt
         for event in store.iterate_all(after=after):
             if upto is not None and event.position > upto:
                 break
-            if spec.routes(event.event_type):
+            if spec.routes(event.event_type) and (store.registry is None
+                                                  or store.registry.leaves_service(event.event_type)):
                 # what the relay would publish: without the private fields (shared/registry.py)
                 public = store.registry.published(event) if store.registry else event
                 batch.append(("", spec.queue, event_message(public)))

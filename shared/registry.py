@@ -35,20 +35,29 @@ class EventRegistry:
         self._current: dict[str, int] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
         self._private: dict[str, tuple[str, ...]] = {}
+        self._internal: set[str] = set()
 
     def event_type(self, name: str) -> str:
         return name if "." in name else f"{self.service}.{name}"
 
-    def register(self, name: str, schema: type[Schema], version: int = 1) -> None:
+    def register(self, name: str, schema: type[Schema], version: int = 1, internal: bool = False) -> None:
+        """`internal`: the event type stays in the service. It is stored, validated and projected
+        like any other, but never published (the relay and `kopnet events redeliver` pass it
+        by): for events that only restate other services' facts for this service's own read
+        models (membership's HealthRecord), which no other service or partner needs, while
+        relaying them cost the broker a persistent message per fact."""
         event_type = self.event_type(name)
         self._schemas[(event_type, version)] = schema()
         self._current[event_type] = max(version, self._current.get(event_type, 0))
+        if internal:
+            self._internal.add(event_type)
 
-    def event(self, name: str, version: int = 1) -> Callable[[type[Schema]], type[Schema]]:
+    def event(self, name: str, version: int = 1,
+              internal: bool = False) -> Callable[[type[Schema]], type[Schema]]:
         """Class decorator form of `register`."""
 
         def decorate(schema: type[Schema]) -> type[Schema]:
-            self.register(name, schema, version)
+            self.register(name, schema, version, internal)
             return schema
 
         return decorate
@@ -73,6 +82,10 @@ class EventRegistry:
         if not any(name in envelope.payload for name in hidden):
             return envelope
         return replace(envelope, payload={k: v for k, v in envelope.payload.items() if k not in hidden})
+
+    def leaves_service(self, event_type: str) -> bool:
+        """Whether events of this type are published (not `internal`)."""
+        return event_type not in self._internal
 
     def knows(self, event_type: str) -> bool:
         return event_type in self._current

@@ -8,6 +8,9 @@ de-duplicate by event_id. Only the holder of the exclusive queue
 `kopnet.lock.<database>.relay` relays, so several replicas of a service (sharing its
 store) never publish at once.
 
+An internal event type (shared/registry.py) is passed by: the checkpoint moves over it, nothing
+is sent.
+
 Before it publishes anything, the relay declares the queues and bindings of every
 subscription in the declared list (topology.py), so no event is dropped as unroutable
 because its consumer has not started yet.
@@ -180,15 +183,18 @@ class OutboxRelay:
 
     def _send(self, pipeline: Pipeline, batch: list[Envelope]) -> None:
         self._known_head = max(self._known_head, batch[-1].position)
-        pipeline.send(self._messages(batch), partial(self._confirmed, batch))
+        registry = self.store.registry
+        leaving = [event for event in batch if registry is None or registry.leaves_service(event.event_type)]
+        pipeline.send(self._messages(leaving), partial(self._confirmed, batch, len(leaving)))
 
-    def _confirmed(self, batch: list[Envelope]) -> None:
+    def _confirmed(self, batch: list[Envelope], published: int) -> None:
         """Called by the pipeline once every event of `batch` (and of the batches before it) is
-        confirmed: only then may the checkpoint pass them."""
+        confirmed: only then may the checkpoint pass them (and the internal events among them,
+        which are never published)."""
         self.after_publish(batch)
         position = batch[-1].position
         self.checkpoints.advance(self.checkpoint_name, position)
-        self.metrics.events_published.labels(self.service).inc(len(batch))
+        self.metrics.events_published.labels(self.service).inc(published)
         self._update_backlog(position)
         self._relayed = position
 

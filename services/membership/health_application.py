@@ -33,6 +33,10 @@ LEDGER = ("ledger.BooksOpened", "ledger.AccountAdded", "ledger.JournalEntryPoste
           "ledger.ReportPublished")
 BINDINGS = sorted({*LEDGER, *FINANCING, *CATALOG})
 BEST = 10
+# The health records wait up to this long to be stored together: a dashboard figure a fifth of a
+# second later, for a request per batch instead of one per ledger posting (at 50 deposits/s
+# membership's CPU per deposit 4.5-4.6 -> 1.9-2.1 ms, its store operations 1.9 -> 0.6).
+GATHER_SECONDS = 0.2
 
 
 def event_date(event: Envelope) -> str:
@@ -74,8 +78,8 @@ def command_for(event: Envelope) -> Callable[[HealthRecord], None] | None:
 
 def health_record_policy(kernel: Kernel) -> Subscription:
     """Each foreign event once (the context's command id is derived from the event id). The events
-    delivered together are recorded together: a commit each, stored in one request
-    (Application.execute_all); what that does not store goes one by one."""
+    delivered within GATHER_SECONDS of each other are recorded together: a commit each, stored in
+    one request (Application.execute_all); what that does not store goes one by one."""
 
     def handle(event: Envelope, context: CommandContext) -> None:
         command = command_for(event)
@@ -94,7 +98,8 @@ def health_record_policy(kernel: Kernel) -> Subscription:
             done[number] = outcome
         return done
 
-    return Subscription("health-record", BINDINGS, handle, remember=False, batch_handler=handle_all)
+    return Subscription("health-record", BINDINGS, handle, remember=False, batch_handler=handle_all,
+                        gather_seconds=GATHER_SECONDS)
 
 
 def assess(doc: dict[str, Any], today: date) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """The edge of membership's health slice: the HealthRecord's event payloads (registered on
-membership's registry, validated on append) and the response shapes the gateway documents."""
+membership's registry, validated on append, internal: they restate other services' events for
+membership's own health projection, so the relay never publishes them) and the response shapes
+the gateway documents."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields
@@ -15,14 +17,14 @@ class _Source(Schema):
     source_event_type = fields.String(required=True)
 
 
-@registry.event("HealthChartRecorded")
+@registry.event("HealthChartRecorded", internal=True)
 class HealthChartRecorded(_Source):
     """The account types of the cooperative's chart (ledger.BooksOpened / AccountAdded)."""
 
     accounts = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 
-@registry.event("HealthPostingRecorded")
+@registry.event("HealthPostingRecorded", internal=True)
 class HealthPostingRecorded(_Source):
     """One ledger posting summarised by account type (normal-balance sign: + grows the type).
     `business`: counts as activity; `cancels`: the business entry a reversal undoes."""
@@ -35,13 +37,13 @@ class HealthPostingRecorded(_Source):
     amounts = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True)
 
 
-@registry.event("HealthReportRecorded")
+@registry.event("HealthReportRecorded", internal=True)
 class HealthReportRecorded(_Source):
     on = _Day(required=True)
     fiscal_year = fields.Integer(required=True, strict=True, allow_none=True)
 
 
-@registry.event("HealthFinancingRecorded")
+@registry.event("HealthFinancingRecorded", internal=True)
 class HealthFinancingRecorded(_Source):
     """A contract's state after a financing event; `disbursed` the amount paid out by this one."""
 
@@ -53,7 +55,7 @@ class HealthFinancingRecorded(_Source):
     disbursed = fields.Integer(required=True, strict=True)
 
 
-@registry.event("HealthCatalogRecorded")
+@registry.event("HealthCatalogRecorded", internal=True)
 class HealthCatalogRecorded(_Source):
     change = fields.String(required=True)   # product_listed | order_settled | order_bought
     on = _Day(required=True)

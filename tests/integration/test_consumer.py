@@ -1,8 +1,11 @@
 """Event handlers fed by RabbitMQ: once per handler, retries without a hot loop, parking."""
 from __future__ import annotations
 
+import time
+
 import amqp
 import kombu
+import pytest
 
 from shared.broker import EVENTS_EXCHANGE, declare_events_exchange
 from shared.consumer import Subscriber, Subscription, parked_messages
@@ -152,12 +155,39 @@ def test_a_barrier_is_handed_to_the_listeners_and_retried_after_an_outage(databa
         worker.wait()
 
 
-def batching(database, amqp_uri, service_name, batch, one_by_one: list[int]):
+def batching(database, amqp_uri, service_name, batch, one_by_one: list[int], gather_seconds: float = 0.0,
+             name: str = "batched"):
     """A started subscriber with `batch` as its batch handler; its handler notes each amount."""
     subscriber = Subscriber(service_name, Subscription(
-        "batched", ["bank.Deposited"], lambda event, context: one_by_one.append(event.payload["amount"]),
-        remember=False, batch_handler=batch), database, amqp_uri)
+        name, ["bank.Deposited"], lambda event, context: one_by_one.append(event.payload["amount"]),
+        remember=False, batch_handler=batch, gather_seconds=gather_seconds), database, amqp_uri)
     return subscriber, start(subscriber)
+
+
+@pytest.mark.parametrize("gather_seconds", [0.0, 3.0])
+def test_a_batch_waits_its_gather_seconds_for_more_events(database, amqp_uri, service_name, gather_seconds):
+    """Events published 25 ms apart: without a gather window each is a batch of its own; with
+    one, the batch that starts with the first takes them all (membership's health records are
+    stored so, a request for many)."""
+    batches: list[list[int]] = []
+
+    def batch(items):
+        batches.append([event.payload["amount"] for event, _context in items])
+        return [True] * len(items)
+
+    subscriber, worker = batching(database, amqp_uri, service_name, batch, [], gather_seconds)
+    try:
+        for n in range(1, 7):
+            publish(amqp_uri, envelope(amount=n).to_json())
+            time.sleep(0.025)  # the producer's pace, not a wait for a condition
+        wait_for(lambda: sum(map(len, batches)) == 6, what="all 6 delivered")
+        if gather_seconds:
+            assert batches == [[1, 2, 3, 4, 5, 6]]
+        else:
+            assert len(batches) > 1 and sum(batches, []) == [1, 2, 3, 4, 5, 6], batches
+    finally:
+        subscriber.stop()
+        worker.wait()
 
 
 def test_a_batch_handler_gets_the_events_delivered_together_and_the_handler_what_it_left(

@@ -208,3 +208,51 @@ def test_idle_lock_holders_keep_their_broker_connection(store, amqp_uri, service
         runner.stop()
         for worker in workers:
             worker.wait()
+
+
+def test_internal_events_are_stored_and_passed_by_never_published(database, amqp_uri, service_name, tap):
+    """An internal event type (membership's HealthRecord facts) moves the relay's checkpoint but
+    never reaches the broker, whether the relay reads it from the store or from memory; an
+    operator's re-delivery does not send it either."""
+    from marshmallow import Schema, fields
+
+    from shared.checkpoints import Checkpoints
+    from shared.redeliver import redeliver
+    from shared.registry import EventRegistry
+    from shared.topology import QueueSpec
+    from tests.support.bankservice.schemas import AccountOpened
+
+    class Noted(Schema):
+        note = fields.String(required=True)
+
+    registry = EventRegistry("bank")
+    registry.register("AccountOpened", AccountOpened)
+    registry.register("Noted", Noted, internal=True)
+    store = EventStore(database, registry)
+
+    def write(prefix: str) -> None:
+        for n in range(3):
+            store.append("Account", f"{prefix}{n}", 0, [NewEvent("bank.AccountOpened", {"cooperative_id": "c",
+                                                                                       "owner": "o"}),
+                                                        NewEvent("bank.Noted", {"note": "kept here"})])
+            store.append("Account", f"{prefix}{n}", 2, [NewEvent("bank.Noted", {"note": "kept here"})])
+
+    seen = tap("bank.#")
+    write("stored")  # read from the store by a relay started after them
+    relay = OutboxRelay(EventStore(database, registry), amqp_uri, service_name)
+    worker = run_in_background(relay.run)
+    try:
+        wait_for(lambda: relay.checkpoints.load("relay") == 9, what="the relay past the stored events")
+        relay.store.append("Account", "live", 0, [NewEvent("bank.Noted", {"note": "kept here"}),
+                                                  NewEvent("bank.AccountOpened", {"cooperative_id": "c",
+                                                                                  "owner": "o"})])
+        wait_for(lambda: relay.checkpoints.load("relay") == 11, what="the relay past the live events")
+    finally:
+        relay.stop()
+        worker.wait()
+    wait_for(lambda: len(seen.drain()) >= 4, what="the published events on the tap")
+    assert [Envelope.from_json(m.body).event_type for m in seen.drain()] == ["bank.AccountOpened"] * 4
+    assert relay.metrics.events_published.labels(service_name)._value.get() == 4
+    assert Checkpoints(database).load("relay") == 11
+    spec = QueueSpec(f"{service_name}.again", ("bank.#",))
+    assert redeliver(store, amqp_uri, spec, after=0) == 4
