@@ -7,12 +7,14 @@ it within GENERATIONS_TTL and continues from the rebuild's checkpoint.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .checkpoints import Checkpoints
 from .envelope import Envelope
 from .eventstore import EventStore
 from .read_models import META, Projection, create_indexes, generation
+from .store_scan import IN_FLIGHT
 from .view import View, apply_events
 
 
@@ -46,9 +48,15 @@ def rebuild(store: EventStore, projection: Projection,
     by_collection: dict[str, list[dict[str, Any]]] = {}
     for collection, document in view.documents():
         by_collection.setdefault(collection, []).append(document)
-    for collection, documents in by_collection.items():
-        for start in range(0, len(documents), 1000):
-            database[f"{collection}__g{new}"].insert_many(documents[start:start + 1000], ordered=False)
+    # IN_FLIGHT inserts at a time: the store decodes and encodes one while SQLite writes another
+    # (one after another, the writes were half of a rebuild's time, the store on one core)
+    with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="kopnet-rebuild") as pool:
+        inserts = [pool.submit(database[f"{collection}__g{new}"].insert_many,
+                               documents[start:start + 1000], ordered=False)
+                   for collection, documents in by_collection.items()
+                   for start in range(0, len(documents), 1000)]
+        for insert in inserts:
+            insert.result()  # raises what an insert raised: the new generation is not switched to
     create_indexes(database, new, projection)  # before readers switch to it
     Checkpoints(database).save(f"projection:{projection.name}:g{new}", last_position)
     database[META].replace_one({"_id": projection.name}, {"_id": projection.name, "generation": new},

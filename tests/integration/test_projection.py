@@ -227,3 +227,20 @@ def test_a_runner_reads_a_document_it_wrote_from_memory_until_a_write_of_it_is_r
     application.execute(Account, "a1", lambda a: a.deposit(7))
     runner.catch_up_once()
     assert finds.count == reads + 1, "after a refused write the document is read from the store again"
+
+
+def test_a_rebuild_writes_every_document_of_a_model_larger_than_one_insert(store, database):
+    """The rebuild's inserts of 1,000 documents each run two at a time (shared/rebuild.py): all
+    2,500 balances are there, each with its own deposits, and readers follow the new generation."""
+    from shared.eventstore import NewEvent
+    from shared.projection import rebuild
+    from tests.support.bankservice.projections import Balances
+
+    for n in range(2500):
+        store.append("Account", f"a{n}", 0, [NewEvent("bank.AccountOpened", {"cooperative_id": "c", "owner": "o"}),
+                                             *[NewEvent("bank.Deposited", {"amount": 1})] * (n % 3)])
+    before = generation(database, Balances.name)
+    assert rebuild(store, Balances()) == sum(1 + n % 3 for n in range(2500))
+    assert generation(database, Balances.name) == before + 1
+    balances = {doc["_id"]: doc["balance"] for doc in read_model(database, Balances.name, "balances").find()}
+    assert balances == {f"a{n}": n % 3 for n in range(2500)}
