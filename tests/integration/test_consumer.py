@@ -166,9 +166,9 @@ def batching(database, amqp_uri, service_name, batch, one_by_one: list[int], gat
 
 @pytest.mark.parametrize("gather_seconds", [0.0, 3.0])
 def test_a_batch_waits_its_gather_seconds_for_more_events(database, amqp_uri, service_name, gather_seconds):
-    """Events published 25 ms apart: without a gather window each is a batch of its own; with
-    one, the batch that starts with the first takes them all (membership's health records are
-    stored so, a request for many)."""
+    """Events published one after another, each once the last was delivered: without a gather
+    window they are not all one batch; with one, the batch that starts with the first takes them
+    all (membership's health records are stored so, a request for many)."""
     batches: list[list[int]] = []
 
     def batch(items):
@@ -177,9 +177,13 @@ def test_a_batch_waits_its_gather_seconds_for_more_events(database, amqp_uri, se
 
     subscriber, worker = batching(database, amqp_uri, service_name, batch, [], gather_seconds)
     try:
-        for n in range(1, 7):
-            publish(amqp_uri, envelope(amount=n).to_json())
-            time.sleep(0.025)  # the producer's pace, not a wait for a condition
+        with kombu.Connection(amqp_uri) as connection:
+            channel = connection.channel()
+            for n in range(1, 7):
+                publish(amqp_uri, envelope(amount=n).to_json())
+                # the next one only once the broker has handed this one to the subscriber
+                wait_for(lambda: channel.queue_declare(subscriber.queue, passive=True).message_count == 0,
+                         what=f"event {n} delivered")
         wait_for(lambda: sum(map(len, batches)) == 6, what="all 6 delivered")
         if gather_seconds:
             assert batches == [[1, 2, 3, 4, 5, 6]]
