@@ -4,6 +4,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Read-model lag: fine around the 1 s that readers (and the sustained bench's aim) allow.
+_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class Metrics:
@@ -37,6 +39,10 @@ class Metrics:
         self.projection_lag_seconds = Gauge(
             "kopnet_projection_lag_seconds", "Age of the newest event when a projection applied it",
             ["service", "projection"], registry=r)
+        self.projection_event_age_seconds = Histogram(
+            "kopnet_projection_event_age_seconds", "Age of a batch's oldest event when the projection "
+            "had stored its read-model changes: how far behind a reader could have been",
+            ["service", "projection"], buckets=_LAG_BUCKETS, registry=r)
         self.messages = Counter(
             "kopnet_messages_total", "Delivered messages by handler and outcome "
             "(applied, duplicate, retried, parked)", ["service", "handler", "outcome"], registry=r)

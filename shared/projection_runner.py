@@ -245,12 +245,19 @@ class ProjectionRunner:
         last = apply_events(projection, events, view)
         self._store(gen, view)
         assert last is not None
+        # events[0]: the oldest of the batch, all of which follow the checkpoint
+        self.metrics.projection_event_age_seconds.labels(self.service, projection.name).observe(
+            _age(events[0]))
         self.checkpoints.advance(checkpoint_name, last.position, flush=False)  # catch_up_once flushes
         self._checkpoints[checkpoint_name] = last.position
         self._head = max(self._head, last.position)
         lag = self.metrics.projection_lag_events.labels(self.service, projection.name)
         lag.set(max(0, self._head - last.position))
-        age = datetime.now(UTC) - datetime.fromisoformat(last.occurred_at.replace("Z", "+00:00"))
-        self.metrics.projection_lag_seconds.labels(self.service, projection.name).set(
-            max(0.0, age.total_seconds()))
+        self.metrics.projection_lag_seconds.labels(self.service, projection.name).set(_age(last))
         return True
+
+
+def _age(event: Envelope) -> float:
+    """Seconds since the event occurred (0 for a clock that is behind the event's)."""
+    occurred = datetime.fromisoformat(event.occurred_at.replace("Z", "+00:00"))
+    return max(0.0, (datetime.now(UTC) - occurred).total_seconds())

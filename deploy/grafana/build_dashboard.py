@@ -75,6 +75,11 @@ SECTIONS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = 
          "(alert KopnetProjectionLagHigh above 30 s for 5m).",
          [(f"max by (service, projection) (kopnet_projection_lag_seconds{{{SVC}}})",
            "{{service}}/{{projection}}")]),
+        ("Read-model lag p99", "s", "Age of each applied batch's oldest event once its read-model "
+         "changes were stored: how far behind a reader could have been (kept under 1 s up to the "
+         "sustained bench's held rate).",
+         [(p(0.99, "kopnet_projection_event_age_seconds", "service, projection"),
+           "{{service}}/{{projection}}")]),
         ("Projection lag (events)", "short", "Stored events a projection has not applied yet.",
          [(f"max by (service, projection) (kopnet_projection_lag_events{{{SVC}}})",
            "{{service}}/{{projection}}")]),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo import MongoClient, monitoring
@@ -244,3 +245,32 @@ def test_a_rebuild_writes_every_document_of_a_model_larger_than_one_insert(store
     assert generation(database, Balances.name) == before + 1
     balances = {doc["_id"]: doc["balance"] for doc in read_model(database, Balances.name, "balances").find()}
     assert balances == {f"a{n}": n % 3 for n in range(2500)}
+
+
+def test_each_batch_observes_its_oldest_event_s_age_once_its_read_models_are_stored(
+        database, bank_registry, amqp_uri, service_name, monkeypatch):
+    """kopnet_projection_event_age_seconds: how far behind a reader could have been (the
+    sustained bench's read-model lag). The batch's oldest event decides, not its newest."""
+    def stored_seconds_ago(seconds: float) -> None:
+        at = datetime.now(UTC) - timedelta(seconds=seconds)
+        stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        monkeypatch.setattr("shared.eventstore.utc_now", lambda: stamp)
+
+    store = EventStore(database, bank_registry)
+    application = Application(store, bank_registry)
+    stored_seconds_ago(3.2)
+    application.execute(Account, "aged", lambda a: a.open("coop-1", "owner"))
+    stored_seconds_ago(0.1)
+    application.execute(Account, "aged", lambda a: a.deposit(10))
+    runner = ProjectionRunner(store, definition.projections, amqp_uri, service_name)
+    assert runner.catch_up_once()
+    assert read_model(database, "balances", "balances").find_one({"_id": "aged"})["balance"] == 10
+
+    def batches(projection: str, up_to: str) -> float | None:
+        return runner.metrics.registry.get_sample_value("kopnet_projection_event_age_seconds_bucket", {
+            "service": service_name, "projection": projection, "le": up_to})
+
+    for projection in definition.projections:  # one batch each, its oldest event 3.2 s old
+        assert batches(projection.name, "+Inf") == 1
+        assert batches(projection.name, "5.0") == 1
+        assert batches(projection.name, "2.5") == 0
