@@ -4,7 +4,7 @@
 kept back. A checkpoint that lags only repeats work after a crash, and that work is safe to
 repeat (consumers de-duplicate relayed events, read-model documents carry their position),
 while writing one per commit was the largest share of the store's work under load. At the
-former 0.25 s a busy service's relay and projections still wrote 8 a second, 0.85 of the 9.3
+former 0.25 s a busy service's relay and projections still wrote 8 a second, about 0.9 of the 9.3
 store requests per mixed command; at 1 s, three interleaved rounds of the mix at 40/s sent 8.4-8.8
 (docs/performance.md, session 13). A crash then repeats up to a second of work.
 
