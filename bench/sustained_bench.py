@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -137,33 +138,44 @@ class EventAges:
     0.75 s), and it loaded what it measured: a lookup per new commit, some 4,500 in a 60 s step at
     65/s beside the services' 35,000 store requests."""
 
-    FAMILY = "kopnet_projection_event_age_seconds"
+    AGES, BEHIND = "kopnet_projection_event_age_seconds", "kopnet_projection_lag_events"
+    CATCH_UP_SECONDS = 30.0
 
     def __init__(self, network: Network):
         self.ports = {name: int(network.stack.env[f"{name.upper()}_METRICS_PORT"])
                       for name in PROJECTING if name in network.services}
-        self.before = self._buckets()
+        self.before, _behind = self._scrape()
 
-    def _buckets(self) -> dict[tuple[str, float], float]:
-        """(service, bucket bound) -> batches up to that bound, over all its projections."""
+    def _scrape(self) -> tuple[dict[tuple[str, float], float], set[str]]:
+        """(service, bucket bound) -> batches up to that bound, over all its projections; and the
+        services with a projection that has stored events it has not applied yet."""
         counts: dict[tuple[str, float], float] = defaultdict(float)
+        behind = set()
         for name, port in self.ports.items():
             text = urllib3.request("GET", f"http://127.0.0.1:{port}/metrics", timeout=5).data.decode()
             for family in text_string_to_metric_families(text):
-                if family.name == self.FAMILY:
-                    for sample in family.samples:
-                        if sample.name.endswith("_bucket"):
-                            counts[(name, float(sample.labels["le"]))] += sample.value
-        return counts
+                for sample in family.samples:
+                    if family.name == self.AGES and sample.name.endswith("_bucket"):
+                        counts[(name, float(sample.labels["le"]))] += sample.value
+                    elif family.name == self.BEHIND and sample.value > 0:
+                        behind.add(name)
+        return counts, behind
 
     def worst(self) -> dict[str, float]:
-        after = self._buckets()
+        """Read once every projection has applied what the step stored, so that a backlog left at
+        its end counts with its age (a projection that never catches up counts as infinitely late)."""
+        deadline = time.monotonic() + self.CATCH_UP_SECONDS
+        after, behind = self._scrape()
+        while behind and time.monotonic() < deadline:
+            eventlet.sleep(0.2)
+            after, behind = self._scrape()
         worst = {}
         for name in self.ports:
             bounds = sorted(bound for service, bound in after if service == name)
             counts = {bound: after[(name, bound)] - self.before.get((name, bound), 0.0) for bound in bounds}
             total = counts.get(math.inf, 0.0)
-            worst[name] = next((bound for bound in bounds if total and counts[bound] == total), 0.0)
+            worst[name] = math.inf if name in behind else next(
+                (bound for bound in bounds if total and counts[bound] == total), 0.0)
         return worst
 
 
