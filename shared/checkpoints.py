@@ -43,13 +43,6 @@ class Checkpoints:
         grouped = (self.collection.find_one({"_id": self.group}) or {}) if self.group else {}
         return self._highest(name, own, grouped)
 
-    def positions(self, names: list[str]) -> dict[str, int]:
-        """`load` of several names in one request, for a group's few names (the lag probe)."""
-        wanted = [*names, self.group] if self.group else names
-        found = {document["_id"]: document for document in self.collection.find({"_id": {"$in": wanted}})}
-        grouped = found.get(self.group, {}) if self.group else {}
-        return {name: self._highest(name, found.get(name, {}), grouped) for name in names}
-
     def _highest(self, name: str, own: dict, grouped: dict) -> int:
         return max(own.get("position", 0), grouped.get(name, 0), self._unsaved.get(name, 0))
 

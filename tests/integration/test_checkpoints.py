@@ -64,16 +64,3 @@ def test_a_groups_positions_go_in_one_statement_and_are_found_beside_a_names_own
     checkpoints.advance("projection:a:g2", 31)
     assert reader.load("projection:a:g2") == 31, "and the higher of the two once the runner moves on"
     assert Checkpoints(database).load("projection:a:g1") == 0, "outside the group only own documents count"
-
-
-def test_several_names_are_read_in_one_request(database):
-    Checkpoints(database).save("projection:a:g1", 3)
-    Checkpoints(database, group=PROJECTIONS).save("projection:b:g1", 5)
-    reader = Checkpoints(database, group=PROJECTIONS)
-    finds: list[object] = []
-    collection = reader.collection
-    original = type(collection).find
-    collection.find = lambda *a, **k: (finds.append(a), original(collection, *a, **k))[1]  # type: ignore[method-assign]
-    assert reader.positions(["projection:a:g1", "projection:b:g1", "projection:c:g1"]) == {
-        "projection:a:g1": 3, "projection:b:g1": 5, "projection:c:g1": 0}
-    assert len(finds) == 1
