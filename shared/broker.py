@@ -8,6 +8,7 @@ from __future__ import annotations
 import amqp
 import kombu
 from amqp.exceptions import ResourceLocked
+from amqp.transport import TCPTransport
 
 # publishing lives in publisher.py; imported from here as before
 from .publisher import ConfirmedPublisher as ConfirmedPublisher
@@ -23,6 +24,12 @@ class BrokerUnavailable(Exception):
 #: Seconds between AMQP heartbeats: a dead peer is noticed within about twice this.
 HEARTBEAT = 10
 
+#: Bytes asked of the socket per read. py-amqp asks for exactly what a frame still needs: three
+#: reads per frame (header, payload, end byte), so a relay's stream of small confirm frames or a
+#: consumer's deliveries cost three system calls (and three eventlet trampolines) a frame. Asked
+#: for more, it keeps the rest in its own read buffer for the next frames.
+READ_AHEAD = 64 * 1024
+
 
 def connect(uri: str, heartbeat: int | None = None, timeout: float = 5.0) -> kombu.Connection:
     heartbeat = HEARTBEAT if heartbeat is None else heartbeat
@@ -36,7 +43,17 @@ def connect(uri: str, heartbeat: int | None = None, timeout: float = 5.0) -> kom
             f"RabbitMQ at {connection.as_uri()} did not answer ({error}); check AMQP_URI "
             "and that RabbitMQ runs (make up)."
         ) from error
+    read_ahead(connection)
     return connection
+
+
+def read_ahead(connection: kombu.Connection) -> None:
+    """Lets the connection's transport read up to READ_AHEAD bytes at a time. Only py-amqp's
+    `_read` reads the socket, and it keeps what a read returns beyond the frame in its buffer,
+    so nothing else changes (a TLS transport reads through its own path and is left as it is)."""
+    transport = connection.connection.transport
+    if isinstance(transport, TCPTransport):
+        transport._quick_recv = lambda size: transport.sock.recv(max(size, READ_AHEAD))
 
 
 def keep_alive(connection: kombu.Connection) -> None:

@@ -65,6 +65,44 @@ def test_batched_frames_arrive_as_py_amqp_would_send_them(broker):
     assert publisher.unconfirmed == 0
 
 
+class _CountingSocket:
+    """The transport's socket, counting the reads made of it."""
+
+    def __init__(self, sock):
+        self.sock, self.reads = sock, 0
+
+    def recv(self, size):
+        self.reads += 1
+        return self.sock.recv(size)
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+def test_confirms_are_read_many_frames_to_a_socket_read_and_taken_from_the_buffer(broker):
+    """py-amqp alone reads the socket three times a frame; a relay's stream of confirms is read
+    ahead (broker.READ_AHEAD) and its basic.ack frames taken straight from the buffer."""
+    channel = broker.channel()
+    queue = f"acks.{uuid.uuid4().hex[:8]}"
+    channel.queue_declare(queue, durable=False, auto_delete=True)
+    publisher = ConfirmedPublisher(broker)
+    transport = broker.connection.transport
+    transport.sock = counting = _CountingSocket(transport.sock)
+    through_py_amqp: list[int] = []
+    publisher.channel.events["basic_ack"].add(lambda tag, multiple: through_py_amqp.append(tag))
+    taken_from_buffer: list[int] = []
+    on_ack = publisher._on_ack
+    publisher._on_ack = lambda tag, multiple: (taken_from_buffer.append(tag), on_ack(tag, multiple))
+    for _ in range(4):
+        publisher.publish_all(("", queue, amqp.Message(b"x" * 300, delivery_mode=1)) for _ in range(500))
+    assert publisher.unconfirmed == 0
+    assert channel.queue_declare(queue, passive=True).message_count == 2000
+    ack_frames = len(through_py_amqp) + len(taken_from_buffer)
+    assert taken_from_buffer, "every ack went through py-amqp's dispatch"
+    assert counting.reads < ack_frames, f"{counting.reads} socket reads for {ack_frames} ack frames"
+    channel.queue_delete(queue)
+
+
 def test_a_pipeline_never_completes_a_nacked_batch(broker):
     channel = broker.channel()
     queue = f"nacks.{uuid.uuid4().hex[:8]}"
