@@ -12,7 +12,6 @@ Documents (each depends only on the event and its own state):
 """
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from mongoengine import DictField, StringField
@@ -27,12 +26,6 @@ PROFILE = ("name", "registration_number", "kind", "regency", "is_pesantren", "fo
 FINANCING_COUNTERS = {"disbursed": "contracts_disbursed", "late": "late_instalments", "paid": "payments",
                       "settled": "contracts_settled", "written_off": "contracts_written_off"}
 CATALOG_COUNTERS = {"product_listed": "products_listed", "order_settled": "orders_settled"}
-
-
-def _get(view: View, collection: str, doc_id: str) -> dict[str, Any] | None:
-    """A deep copy: handlers change nested dicts, and the View's cached document must stay as
-    stored until `put` accepts the change (it ignores an event the document has seen)."""
-    return copy.deepcopy(view.get(collection, doc_id))
 
 
 def _bump(counters: dict[str, Any], key: str, by: int = 1) -> None:
@@ -74,12 +67,12 @@ class CooperativeHealthView(Projection):
 
     def handle(self, event: Envelope, view: View) -> None:
         data = event.payload
-        doc = _get(view, "health", data["cooperative_id"]) or {"id": data["cooperative_id"]}
+        doc = view.get("health", data["cooperative_id"]) or {"id": data["cooperative_id"]}
         getattr(self, f"_{event.name}")(data, doc, view)
         view.put("health", data["cooperative_id"], doc)
 
     def _month(self, view: View, day: str) -> dict[str, Any]:
-        return _get(view, "health_months", day[:7]) or {"month": day[:7], "cooperatives": {}}
+        return view.get("health_months", day[:7]) or {"month": day[:7], "cooperatives": {}}
 
     def _CooperativeRegistered(self, data: dict, doc: dict, view: View) -> None:
         doc.update({key: data[key] for key in PROFILE}, status=doc.get("status", "active"))
@@ -146,7 +139,7 @@ class CooperativeHealthView(Projection):
         if data["change"] == "written_off":
             written = doc.setdefault("written_off", {})
             written.update(count=written.get("count", 0) + 1, last_on=data["on"])
-        totals = _get(view, "health_network", "totals") or {}
+        totals = view.get("health_network", "totals") or {}
         financing = totals.setdefault("financing", {})
         _bump(financing, FINANCING_COUNTERS.get(data["change"], data["change"]))
         _bump(financing, "disbursed_amount", data["disbursed"])
@@ -166,7 +159,7 @@ class CooperativeHealthView(Projection):
             return  # the seller's copy counts the order in the network's totals
         key = CATALOG_COUNTERS.get(data["change"], data["change"])
         _bump(doc.setdefault("catalog", {}), key)
-        totals = _get(view, "health_network", "totals") or {}
+        totals = view.get("health_network", "totals") or {}
         catalog = totals.setdefault("catalog", {})
         _bump(catalog, key)
         if data["change"] == "order_settled":
