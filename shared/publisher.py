@@ -10,6 +10,10 @@ Why not py-amqp's basic_publish: per message it reads the socket once (a timed-o
 most of its time. Here a batch's frames are packed into one buffer and written at once, and a
 blocked connection is noticed where it matters: the write waits, and so do the confirms.
 
+Confirms get the same treatment: RabbitMQ often acks message by message, and py-amqp's dispatch of
+an ack frame cost more than the publish it confirms, so the basic.ack frames at the head of the
+connection's read buffer (filled 64 KiB at a time, broker.read_ahead) are taken here directly.
+
 Writing straight to the transport bypasses py-amqp's frame lock, so a publisher's connection must
 be written by one thread or greenlet at a time (the publisher's user), which is how every user in
 kopnet works: each owns its connection and heartbeats it from the same loop.
