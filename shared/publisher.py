@@ -184,7 +184,7 @@ class ConfirmedPublisher:
 
 #: amqp.Message.PROPERTIES with each one's flag bit: there are 14, so one flag word holds them.
 _PROPERTIES = [(name, kind, 1 << (15 - index)) for index, (name, kind) in enumerate(amqp.Message.PROPERTIES)]
-_SHORT_STR = struct.Struct(">B")
+_OCTET = struct.Struct(">B")  # an octet property, or a short string's or a table key's length
 _LONG_STR = struct.Struct(">cI")
 _INT = struct.Struct(">ci")
 #: The properties present, in packing order, per set of names given (a few sets in all).
@@ -211,9 +211,9 @@ def properties_bytes(properties: dict) -> bytes:
         flags |= bit
         if kind == "s":
             encoded = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
-            parts += (_SHORT_STR.pack(len(encoded)), encoded)
+            parts += (_OCTET.pack(len(encoded)), encoded)
         elif kind == "o":
-            parts.append(_SHORT_STR.pack(value))
+            parts.append(_OCTET.pack(value))
         elif kind == "F":
             parts.append(_table_bytes(value))
         else:
@@ -227,9 +227,9 @@ def _table_bytes(table: dict) -> bytes:
         name = key.encode("utf-8", "surrogatepass") if isinstance(key, str) else key
         if isinstance(value, str):
             encoded = value.encode("utf-8", "surrogatepass")
-            items += (_SHORT_STR.pack(len(name)), name, _LONG_STR.pack(b"S", len(encoded)), encoded)
+            items += (_OCTET.pack(len(name)), name, _LONG_STR.pack(b"S", len(encoded)), encoded)
         elif type(value) is int and -2147483647 <= value <= 2147483647:
-            items += (_SHORT_STR.pack(len(name)), name, _INT.pack(b"I", value))
+            items += (_OCTET.pack(len(name)), name, _INT.pack(b"I", value))
         else:
             return dumps("F", [table])
     data = b"".join(items)
