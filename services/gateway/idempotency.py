@@ -7,6 +7,10 @@ keyed by the record and its claim); others get the stored response (same request
 different request, or the first still running). A claim whose gateway died mid-request is
 taken over after `lease_seconds`; the service still stores the command once, because its
 command id is derived from the key.
+
+Claims and responses that arrive while others are being stored go to the store together, one
+unordered insert per collection (the kernel's GroupCommit): each keeps its own outcome, its
+duplicate key included, and under load the store answers one request for several commands.
 """
 from __future__ import annotations
 
@@ -17,10 +21,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared.envelope import derived_id, new_id
+from shared.group_commit import GroupCommit
+from shared.stream_index import insert_missing
 
 from .errors import ApiError
 
@@ -69,6 +76,8 @@ class IdempotencyStore:
         # insert or a lookup by _id takes constant time and an update scans the collection.
         self.responses = database["idempotency_responses"]
         self.lease_seconds = lease_seconds
+        self._claims: GroupCommit[None] = GroupCommit(_inserts(self.records))
+        self._answers: GroupCommit[None] = GroupCommit(_inserts(self.responses))
 
     def begin(self, principal: str, key: str, request_print: str) -> Claim | Replay:
         """Claims the key for this request, or answers what the first request with it got."""
@@ -76,9 +85,9 @@ class IdempotencyStore:
         for _attempt in range(3):
             claim = Claim(ident, new_id())
             try:
-                self.records.insert_one({"_id": ident, "principal": principal, "key": key,
-                                         "fingerprint": request_print, "claim": claim.token,
-                                         "started": time.time(), "status": None, "body": None})
+                self._claims.submit({"_id": ident, "principal": principal, "key": key,
+                                     "fingerprint": request_print, "claim": claim.token,
+                                     "started": time.time(), "status": None, "body": None})
                 return claim
             except DuplicateKeyError:
                 record = self.records.find_one({"_id": ident})
@@ -101,8 +110,8 @@ class IdempotencyStore:
         """Stores the first response. If that fails, the client still gets it; a retry after the
         lease runs the command again under the same command id, which the service stores once."""
         try:
-            self.responses.insert_one({"_id": _response_id(claim.record_id, claim.token), "status": status,
-                                       "body": json.dumps(body), "done": time.time()})
+            self._answers.submit({"_id": _response_id(claim.record_id, claim.token), "status": status,
+                                  "body": json.dumps(body), "done": time.time()})
         except PyMongoError as error:
             log.warning("could not store the response for idempotency record %s: %s", claim.record_id, error)
 
@@ -113,6 +122,16 @@ class IdempotencyStore:
         except PyMongoError as error:
             log.warning("could not free idempotency record %s (it frees itself after %ss): %s",
                         claim.record_id, self.lease_seconds, error)
+
+
+def _inserts(collection: Collection):
+    """Stores a group's documents in one unordered request: one outcome each, None when stored,
+    DuplicateKeyError when its `_id` was taken (any other failure is every document's)."""
+    def insert(documents: list[dict[str, Any]]) -> list[DuplicateKeyError | None]:
+        taken = {id(document) for document in insert_missing(collection, documents)}
+        return [DuplicateKeyError(f"{collection.name}: {document['_id']} exists", 11000)
+                if id(document) in taken else None for document in documents]
+    return insert
 
 
 def _response_id(record: str, token: str) -> str:

@@ -2,10 +2,11 @@
 
 import eventlet
 import pytest
+from pymongo import MongoClient, monitoring
 
 from services.gateway.errors import ApiError
 from services.gateway.idempotency import Claim, IdempotencyStore, Replay
-from tests.conftest import wait_for
+from tests.conftest import MONGODB_URI, wait_for
 
 
 @pytest.fixture
@@ -28,6 +29,53 @@ def test_one_claim_wins_among_concurrent_duplicates(keys):
         for o in outcomes
         if not isinstance(o, Claim)
     )
+
+
+class _Inserts(monitoring.CommandListener):
+    """Counts the insert requests the store gets, per collection."""
+
+    def __init__(self):
+        self.requests: dict[str, int] = {}
+
+    def started(self, event):
+        if event.command_name == "insert":
+            name = event.command["insert"]
+            self.requests[name] = self.requests.get(name, 0) + 1
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_concurrent_claims_and_answers_share_store_requests_and_keep_their_own_outcomes(database_name):
+    inserts = _Inserts()
+    client = MongoClient(MONGODB_URI, event_listeners=[inserts], retryWrites=False)
+    try:
+        keys = IdempotencyStore(client[database_name])
+        requests = [(f"key-{n}", "print") for n in range(12)] + [("key-5", "another print")] * 2
+
+        def run(request):
+            key, request_print = request
+            try:
+                claim = keys.begin("p", key, request_print)
+            except ApiError as error:
+                return error.code
+            if isinstance(claim, Claim):
+                keys.finish(claim, 201, {"key": key})
+            return claim
+
+        outcomes = list(eventlet.GreenPool(len(requests)).imap(run, requests))
+        # each key claimed once (a duplicate in the same store request refused, never stored twice)
+        claims = [outcome for outcome in outcomes[:12] if isinstance(outcome, Claim)]
+        assert len({claim.record_id for claim in claims}) == 12
+        assert outcomes[12:] == ["conflict", "conflict"]
+        assert inserts.requests["idempotency_keys"] < 12 and inserts.requests["idempotency_responses"] < 12
+        for n in range(12):
+            assert keys.begin("p", f"key-{n}", "print") == Replay(201, {"key": f"key-{n}"})
+    finally:
+        client.close()
 
 
 def test_a_finished_claim_is_replayed_and_another_request_is_refused(keys):
